@@ -1,0 +1,1 @@
+"""tetra: a shell for operating services."""

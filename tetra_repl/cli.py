@@ -1,0 +1,147 @@
+"""Command line: argv -> mode -> exit status.  The only place that calls sys.exit.
+
+    tetra                      interactive shell (stdin is a terminal)
+    tetra -c 'cmd1; cmd2'      run statements
+    tetra FILE.tetra           run a script file
+    tetra < script             stdin is not a terminal: run it as a script
+    tetra deploy @stg a.tgz    argv (2+ words) is one statement
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .errors import ExitStatus
+
+USAGE = """\
+usage: tetra [OPTIONS] [-c STATEMENTS | FILE.tetra | COMMAND ARGS…]
+
+options:
+  -c STATEMENTS        run the statements (separated by ';' or new lines), then exit
+  --dir DIR            state directory (else $TETRA_DIR, else ~/.tetra)
+  --topology FILE      topology file (else $TETRA_TOPOLOGY, else DIR/topology.toml|json)
+  --ssh-config FILE    ssh_config file (else $TETRA_SSH_CONFIG, else ~/.ssh/config)
+  --keep-going         in scripts, run on after a failing statement (exit 1 at the end)
+  --json               machine-readable output where a command has one
+  --no-color           no colours
+  --debug              show tracebacks
+  --version            print the version
+  -h, --help           this help
+"""
+
+_VALUE_OPTIONS = {"--dir": "state_dir", "--topology": "topology_file",
+                  "--ssh-config": "ssh_config_file", "-c": "command"}
+_SWITCHES = {"--json": "json", "--no-color": "no_color", "--debug": "debug",
+             "--keep-going": "keep_going"}
+
+
+class _Usage(Exception):
+    pass
+
+
+def parse_argv(argv: list[str]) -> tuple[dict, list[str]]:
+    """Split global options from the rest (the first non-option word ends options)."""
+    opts: dict = {}
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return opts, argv[i + 1:]
+        if not word.startswith("-") or word == "-":
+            break
+        name, eq, value = word.partition("=")
+        if name in _VALUE_OPTIONS:
+            if not eq:
+                if i + 1 >= len(argv):
+                    raise _Usage(f"option {name} needs a value")
+                i += 1
+                value = argv[i]
+            opts[_VALUE_OPTIONS[name]] = value
+        elif word in _SWITCHES:
+            opts[_SWITCHES[word]] = True
+        elif word in ("-h", "--help"):
+            opts["help"] = True
+        elif word == "--version":
+            opts["version"] = True
+        else:
+            raise _Usage(f"unknown option {word!r}")
+        i += 1
+    return opts, argv[i:]
+
+
+def main(argv: list[str] | None = None) -> None:
+    sys.exit(run(sys.argv[1:] if argv is None else argv))
+
+
+def run(argv: list[str]) -> int:
+    try:
+        opts, rest = parse_argv(argv)
+    except _Usage as exc:
+        sys.stderr.write(f"tetra: {exc}\n  hint: tetra --help\n")
+        return ExitStatus.USAGE
+    if opts.get("help"):
+        sys.stdout.write(USAGE)
+        return 0
+    if opts.get("version"):
+        from importlib.metadata import version
+
+        sys.stdout.write(f"tetra {version('tetra-repl')}\n")
+        return 0
+
+    from .env import Environment, default_state_dir
+    from .session import ExitRequest, Session
+
+    interactive = "command" not in opts and not rest and sys.stdin.isatty()
+    color = (not opts.get("no_color") and "NO_COLOR" not in os.environ
+             and sys.stdout.isatty())
+    env = Environment(
+        state_dir=opts.get("state_dir") or default_state_dir(),
+        topology_file=opts.get("topology_file"),
+        ssh_config_file=opts.get("ssh_config_file"),
+        json=bool(opts.get("json")), color=color, debug=bool(opts.get("debug")),
+        interactive=interactive, keep_going=bool(opts.get("keep_going")),
+    )
+    session = Session(env)
+    try:
+        if interactive:
+            from .shell import run_shell
+
+            return run_shell(session)
+        source = _source(opts, rest, session)
+        if source is None:
+            return ExitStatus.USAGE
+        status = session.run_source(source, script=True)
+        if status == 0 and session._jobs is not None and session.jobs.running():
+            session.jobs.wait()
+            if any(j.status != "done" for j in session.jobs.list()):
+                status = ExitStatus.ERROR
+        return status
+    except ExitRequest as request:
+        session.jobs.wait()
+        return request.status
+    except KeyboardInterrupt:
+        sys.stderr.write("tetra: interrupted\n")
+        return ExitStatus.INTERRUPTED
+    finally:
+        session.close()
+
+
+def _source(opts: dict, rest: list[str], session) -> str | None:
+    if "command" in opts:
+        if rest:
+            session.err(f"tetra: unexpected arguments after -c: {' '.join(rest)}")
+            return None
+        return opts["command"]
+    if not rest:
+        return sys.stdin.read()
+    if len(rest) == 1 and (rest[0].endswith(".tetra") or os.path.isfile(rest[0])):
+        try:
+            with open(rest[0], encoding="utf-8") as f:
+                return f.read()
+        except OSError as exc:
+            session.err(f"tetra: cannot read script {rest[0]}: {exc.strerror}")
+            return None
+    from .language.printer import argv_to_source
+
+    return argv_to_source(rest)

@@ -1,0 +1,1 @@
+"""Connectors: one interface to run commands and move files, local or over SSH."""

@@ -1,0 +1,260 @@
+"""From a parsed statement to a running command: the one path for every mode.
+
+``-c``, script files, stdin scripts, argv one-liners and the interactive shell
+all call :func:`execute`.  Binding and validation come from the command's
+:class:`~tetra_repl.spec.CommandSpec`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import UsageError
+from .language import Assignment, Flag, Statement, Symbol, Var, Word
+from .spec import Args, CommandSpec, Option, Param
+
+EXEC_COMMAND = "exec"  # `@t CMD…` is `exec @t -- CMD…`
+
+
+@dataclass
+class Context:
+    """What a handler gets besides its arguments: the session and output helpers."""
+
+    session: Any
+    spec: CommandSpec
+    statement: Statement
+
+    @property
+    def env(self):
+        return self.session.env
+
+    @property
+    def bus(self):
+        return self.session.bus
+
+    @property
+    def json(self) -> bool:
+        return self.session.env.json
+
+    def out(self, text: str = "") -> None:
+        self.session.out(text)
+
+    def err(self, text: str) -> None:
+        self.session.err(text)
+
+
+def expand(word: Word, session) -> str:
+    """The text of ``word`` with its variables replaced; unknown -> UsageError."""
+    if len(word.pieces) == 1 and isinstance(word.pieces[0], str):
+        return word.pieces[0]
+    return "".join(p if isinstance(p, str) else session.lookup(p.name) for p in word.pieces)
+
+
+def _raw(arg, session) -> str:
+    """An argument as the verbatim word it was written as (after expansion)."""
+    if isinstance(arg, Word):
+        return expand(arg, session)
+    if isinstance(arg, Symbol):
+        return arg.text
+    if isinstance(arg, Flag):
+        return arg.name if arg.value is None else f"{arg.name}={expand(arg.value, session)}"
+    return f"{arg.name}={expand(arg.value, session)}"
+
+
+def find_command(statement: Statement, registry) -> tuple[CommandSpec, int]:
+    """The spec a statement names and how many leading words name it."""
+    first = statement.args[0] if statement.args else None
+    if isinstance(first, Symbol):
+        spec = registry.commands.get(EXEC_COMMAND)
+        if spec is None:
+            registry.ensure_discovered()
+            spec = registry.commands.get(EXEC_COMMAND)
+        if spec is None:
+            raise UsageError("no plugin provides remote execution ('exec')",
+                             hint="see 'plugins' for plugins that failed to load")
+        return spec, 0
+    name = statement.command_name
+    if name is None:
+        raise UsageError("a statement must start with a command name or an @target")
+    second = statement.args[1] if len(statement.args) > 1 else None
+    sub = second.literal if isinstance(second, Word) and second.is_literal else None
+    for attempt in (0, 1):
+        if sub is not None and f"{name} {sub}" in registry.commands:
+            return registry.commands[f"{name} {sub}"], 2
+        if name in registry.commands:
+            return registry.commands[name], 1
+        if name in registry.groups:
+            choices = registry.subcommands(name)
+            if sub is None:
+                raise UsageError(f"{name}: missing subcommand (one of: {', '.join(choices)})",
+                                 hint=f"see 'help {name}'")
+            guess = registry.suggest(sub, choices)
+            raise UsageError(f"{name}: unknown subcommand {sub!r}"
+                             + (f" (did you mean {guess!r}?)" if guess else ""),
+                             hint=f"see 'help {name}'")
+        if attempt == 0:
+            registry.ensure_discovered()  # plugins load on first need
+    guess = registry.suggest(name, registry.names())
+    raise UsageError(f"unknown command {name!r}" + (f" (did you mean {guess!r}?)" if guess else ""),
+                     hint=None if guess else "type 'help' to list commands")
+
+
+def bind(spec: CommandSpec, statement: Statement, skip: int, session) -> Args:
+    """Check the statement's arguments against ``spec`` and convert them."""
+    args = Args({o.dest: o.default for o in spec.options})
+    for p in spec.params:
+        args.values[p.name] = [] if p.rest else None
+    rest_param = next((p for p in spec.params if p.rest), None)
+    fixed = [p for p in spec.params if not p.rest]
+    positionals: list[Any] = []
+    greedy: list[str] | None = None
+
+    items = list(statement.args[skip:])
+    if skip == 0:  # `@t CMD…`: everything after the symbol goes to the remote side
+        positionals.append(items[0])
+        greedy = [_raw(a, session) for a in items[1:]]
+        if statement.passthrough is not None:
+            greedy.append("--")
+        items = []
+
+    i = 0
+    while i < len(items):
+        arg = items[i]
+        i += 1
+        if greedy is not None:
+            greedy.append(_raw(arg, session))
+            continue
+        if isinstance(arg, Flag):
+            option = spec.option(arg.name)
+            if option is None:
+                _unknown_flag(spec, arg.name)
+            if not option.takes_value:
+                if arg.value is not None:
+                    raise UsageError(f"{spec.name}: flag {arg.name} takes no value",
+                                     hint=f"see 'help {spec.name}'")
+                value: Any = True
+            elif arg.value is not None:
+                value = _convert(spec, option, arg.name, expand(arg.value, session))
+            elif option.optional_value:
+                value = option.const
+            else:
+                if i >= len(items) or isinstance(items[i], Flag):
+                    raise UsageError(f"{spec.name}: flag {arg.name} needs a value"
+                                     f" ({option.metavar or option.type})",
+                                     hint=f"see 'help {spec.name}'")
+                value = _convert(spec, option, arg.name, _raw(items[i], session))
+                i += 1
+            args.values[option.dest] = value
+            args.given.add(option.dest)
+            continue
+        if rest_param is not None and rest_param.greedy and len(positionals) >= len(fixed):
+            greedy = [_raw(arg, session)]
+            continue
+        positionals.append(arg)
+
+    if statement.passthrough is not None or greedy is not None:
+        words = (greedy or []) + [expand(w, session) for w in statement.passthrough or ()]
+        if rest_param is None:
+            raise UsageError(f"{spec.name}: takes no command after '--'",
+                             hint=f"see 'help {spec.name}'")
+        args.values[rest_param.name] = words
+        args.given.add(rest_param.name)
+    _bind_positionals(spec, fixed, positionals, args, session)
+    if rest_param is not None and rest_param.required and not args.values[rest_param.name]:
+        raise UsageError(f"{spec.name}: missing {rest_param.name.upper()}",
+                         hint=f"usage: {spec.usage}")
+    return args
+
+
+def _bind_positionals(spec, fixed: list[Param], given: list, args: Args, session) -> None:
+    required = sum(1 for p in fixed if p.required)
+    if len(given) > len(fixed):
+        extra = given[len(fixed)]
+        raise UsageError(f"{spec.name}: unexpected argument {_raw(extra, session)!r}",
+                         hint=f"usage: {spec.usage}")
+    if len(given) < required:
+        missing = [p for p in fixed if p.required][len(given)]
+        raise UsageError(f"{spec.name}: missing {_label(missing)}", hint=f"usage: {spec.usage}")
+    spare = len(given) - required  # optional params filled left to right
+    values = iter(given)
+    for p in fixed:
+        if not p.required:
+            if spare == 0:
+                continue
+            spare -= 1
+        args.values[p.name] = _convert_param(spec, p, next(values), session)
+        args.given.add(p.name)
+
+
+def _label(p: Param) -> str:
+    return f"@{p.name}" if p.type == "target" else p.name.upper()
+
+
+def _convert_param(spec, p: Param, arg, session):
+    if p.type == "target":
+        if not isinstance(arg, Symbol):
+            raise UsageError(f"{spec.name}: expected an @target for {p.name.upper()}, "
+                             f"got {_raw(arg, session)!r}", hint="targets look like @staging")
+        return arg
+    if p.type == "assignment":
+        if not isinstance(arg, Assignment):
+            raise UsageError(f"{spec.name}: expected NAME=VALUE, got {_raw(arg, session)!r}")
+        return (arg.name, expand(arg.value, session))
+    text = _raw(arg, session)
+    if p.choices and text not in p.choices:
+        raise UsageError(f"{spec.name}: {p.name.upper()} must be one of "
+                         f"{', '.join(p.choices)} (got {text!r})")
+    return _typed(spec, p.type, p.name.upper(), text)
+
+
+def _convert(spec, option: Option, flag: str, text: str):
+    if option.choices and text not in option.choices:
+        raise UsageError(f"{spec.name}: {flag} must be one of {', '.join(option.choices)}"
+                         f" (got {text!r})", hint=f"see 'help {spec.name}'")
+    return _typed(spec, option.type, flag, text)
+
+
+def _typed(spec, type_: str, label: str, text: str):
+    try:
+        if type_ == "int":
+            return int(text)
+        if type_ == "float":
+            return float(text)
+    except ValueError:
+        raise UsageError(f"{spec.name}: {label} expects {'an integer' if type_ == 'int' else 'a number'}"
+                         f", got {text!r}", hint=f"see 'help {spec.name}'") from None
+    return text
+
+
+def _unknown_flag(spec: CommandSpec, flag: str):
+    names = [n for o in spec.options for n in o.names]
+    found = [n for n in names if n.startswith("--")] if flag.startswith("--") else names
+    guess = None
+    import difflib
+
+    close = difflib.get_close_matches(flag, found, n=1, cutoff=0.6)
+    guess = close[0] if close else None
+    raise UsageError(f"{spec.name}: unknown flag {flag!r}"
+                     + (f" (did you mean {guess!r}?)" if guess else ""),
+                     hint=f"see 'help {spec.name}'")
+
+
+def execute(statement: Statement, session) -> int:
+    """Run one statement; returns its exit status.  Raises TetraError on failure."""
+    spec, skip = find_command(statement, session.registry)
+    args = bind(spec, statement, skip, session)
+    ctx = Context(session, spec, statement)
+    if statement.background:
+        job = session.jobs.start(statement.source or spec.name, lambda: _call(spec, ctx, args))
+        session.err(f"[{job.id}] started: {job.description}")
+        return 0
+    return _call(spec, ctx, args)
+
+
+def _call(spec: CommandSpec, ctx: Context, args: Args) -> int:
+    result = spec.handler(ctx, args)
+    return 0 if result is None else int(result)
+
+
+__all__ = ["Context", "execute", "bind", "find_command", "expand", "Var"]

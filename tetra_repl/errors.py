@@ -1,0 +1,71 @@
+"""One root error type for everything a user can cause, and the exit codes.
+
+Libraries raise these; only :mod:`tetra_repl.cli` and the shell render them.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitStatus(IntEnum):
+    OK = 0
+    ERROR = 1  # a command failed
+    USAGE = 2  # usage or parse error
+    INTERRUPTED = 130
+
+
+class TetraError(Exception):
+    """An error the user can act on: one line of message, an optional hint."""
+
+    exit_status = ExitStatus.ERROR
+
+    def __init__(self, message: str, *, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def render(self) -> str:
+        """The message, plus the hint on its own line when there is one."""
+        if self.hint:
+            return f"{self.message}\n  hint: {self.hint}"
+        return self.message
+
+
+class UsageError(TetraError):
+    """Unknown command or flag, missing argument, wrong type."""
+
+    exit_status = ExitStatus.USAGE
+
+
+class ParseError(UsageError):
+    """A line the grammar does not accept, with the position of the fault."""
+
+    def __init__(self, message: str, *, line: int, column: int, source_line: str = "",
+                 hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.line = line
+        self.column = column
+        self.source_line = source_line
+
+    def render(self) -> str:
+        out = f"parse error at {self.line}:{self.column}: {self.message}"
+        if self.source_line:
+            caret = " " * (self.column - 1) + "^"
+            out += f"\n  {self.source_line}\n  {caret}"
+        if self.hint:
+            out += f"\n  hint: {self.hint}"
+        return out
+
+
+class CommandError(TetraError):
+    """A command ran and failed (exit status 1 in scripts)."""
+
+
+class Interrupted(TetraError):
+    """The user pressed Ctrl-C while a command ran."""
+
+    exit_status = ExitStatus.INTERRUPTED
+
+    def __init__(self, message: str = "interrupted"):
+        super().__init__(message)

@@ -1,0 +1,121 @@
+"""The lark side of the parser: the compiled grammar, a fast lexer, the AST builder.
+
+Imported only when a line is parsed (lark is expensive to import).  The
+compiled LALR tables are cached on disk by lark (keyed on the grammar's hash),
+so a process start does not recompile the grammar.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from lark import Lark, Transformer
+from lark.lexer import Lexer, Token
+
+from ..errors import ParseError
+from .ast import Arg, Statement, Word
+from .parser import _PLAIN, _State, _bad_character, _classify, _source_line
+
+
+def build() -> Lark:
+    from .. import grammar as grammar_package  # grammar/ is installed as tetra_repl.grammar
+
+    with open(os.path.join(os.path.dirname(grammar_package.__file__), "tetra.lark")) as f:
+        grammar = f.read()
+    return Lark(grammar, parser="lalr", lexer=WordLexer, transformer=Builder(),
+                postlex=KeepWord(), maybe_placeholders=False, cache=_cache_file())
+
+
+def _cache_file() -> str | bool:
+    """Lark's pickled tables live in the user's own cache dir, never a shared /tmp
+    (loading a pickle someone else planted would run their code)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    folder = os.path.join(base, "tetra")
+    try:
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+    except OSError:
+        return False
+    return os.path.join(folder, "grammar.lark-cache")
+
+
+class KeepWord:
+    """Keeps the WORD terminal (used only inside WORDS) so its pattern can split WORDS."""
+
+    always_accept = ("WORD",)
+
+    def process(self, stream):
+        return stream
+
+
+_WORD: re.Pattern  # set from the grammar when the lexer is built
+
+
+class WordLexer(Lexer):
+    """Scans with one regular expression built from the grammar's terminals."""
+
+    __future_interface__ = 2
+
+    def __init__(self, conf):
+        global _WORD
+        self.ignore = frozenset(conf.ignore)
+        by_name = {t.name: t.pattern.to_regexp() for t in conf.terminals}
+        _WORD = re.compile(by_name.pop("WORD"))
+        alternatives = [f"(?P<{name}>{regexp})" for name, regexp in by_name.items()]
+        self.scanner = re.compile("|".join(alternatives))
+
+    def lex(self, lexer_state, parser_state):
+        text = lexer_state.text.text
+        end = len(text)
+        match = self.scanner.match
+        ignore = self.ignore
+        pos = 0
+        line = _State.first_line
+        line_start = 0
+        while pos < end:
+            m = match(text, pos)
+            if m is None:
+                raise _bad_character(text, pos, line, pos - line_start + 1)
+            kind = m.lastgroup
+            value = m.group()
+            if kind not in ignore:
+                yield Token(kind, value, pos, line, pos - line_start + 1)
+            if "\n" in value:
+                line += value.count("\n")
+                line_start = pos + value.rindex("\n") + 1
+            pos = m.end()
+
+
+
+class Builder(Transformer):
+    """Turns each statement's tokens into an ast.Statement while parsing (no tree)."""
+
+    def statement(self, tokens):
+        words = tokens[0]
+        value = words.value
+        base = words.start_pos
+        column = first_column = words.column
+        multiline = "\n" in value
+        plain = _PLAIN.match
+        args: list[Arg] = []
+        rest: list[Word] | None = None
+        for m in _WORD.finditer(value):
+            text = m.group()
+            start = m.start()
+            if multiline and (newline := value.rfind("\n", 0, start)) >= 0:
+                column = start - newline
+            else:
+                column = first_column + start
+            if rest is not None:
+                rest.append(_classify(text, column, base + start, True))
+            elif plain(text):
+                args.append(Word((text,), column))
+            elif text == "--":
+                rest = []
+            else:
+                args.append(_classify(text, column, base + start, False))
+        return Statement(tuple(args), None if rest is None else tuple(rest), len(tokens) > 1,
+                         words.line, first_column, _source_line(_State.text, base))
+
+    def start(self, items):
+        return [s for s in items if isinstance(s, Statement)]

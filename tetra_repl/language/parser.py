@@ -1,0 +1,209 @@
+"""Parse tetra source text into :mod:`tetra_repl.language.ast` statements.
+
+The grammar is ``grammar/tetra.lark`` (shipped as ``tetra_repl.grammar``),
+compiled once per process with LALR (see :mod:`._lark`, the only module
+importing lark).  This module holds what needs no lark: word classification,
+error messages, and the entry point :func:`parse`.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+from ..errors import ParseError
+from .ast import Arg, Assignment, Flag, Piece, Statement, Symbol, Var, Word
+
+_FRIENDLY = {
+    "WORD": "a word",
+    "WORDS": "a word",
+    "BG": "'&'",
+    "_SEP": "';' or a new line",
+    "$END": "end of input",
+}
+
+_SYMBOL = re.compile(
+    r"@(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)"
+    r"(?::(?P<role>[A-Za-z0-9_.\-]+))?"
+    r"(?:\[(?P<sel>[^\]\s;&,]+(?:,[^\]\s;&,]+)*)\])?\Z"
+)
+_LONG_FLAG = re.compile(r"--([A-Za-z][A-Za-z0-9_\-]*)(=?)")
+_SHORT_FLAG = re.compile(r"-[A-Za-z][A-Za-z0-9_\-]*\Z")
+_ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
+# The pieces of one WORD token, in the order the grammar lists them.
+_PIECE = re.compile(
+    r"""(?P<dq>"(?:[^"\\]|\\.)*")"""
+    r"""|(?P<sq>'[^']*')"""
+    r"""|\$(?:(?P<q>\?)|(?P<v>[A-Za-z_][A-Za-z0-9_]*)|\{(?P<bv>[A-Za-z_][A-Za-z0-9_]*)\})"""
+    r"""|\\(?P<esc>.)"""
+    r"""|(?P<bare>[^"'$\\]+)""",
+    re.S,
+)
+_DQ_INNER = re.compile(
+    r"""\\(?P<esc>.)|\$(?:(?P<q>\?)|(?P<v>[A-Za-z_][A-Za-z0-9_]*)|\{(?P<bv>[A-Za-z_][A-Za-z0-9_]*)\})"""
+    r"""|(?P<text>[^\\$]+|\$)""",
+    re.S,
+)
+_DQ_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "$": "$"}
+
+
+@lru_cache(maxsize=1)
+def _parser():
+    # lark costs tens of ms to import: only when a line is parsed
+    from . import _lark
+
+    return _lark.build()
+
+
+def parse(text: str, *, first_line: int = 1) -> list[Statement]:
+    """Parse source text (one line or a whole script) into statements.
+
+    >>> parse("echo hi; @web uptime &")[1].background
+    True
+    """
+    parser = _parser()
+    _State.text = text
+    _State.first_line = first_line
+    try:
+        return parser.parse(text)
+    except ParseError:
+        raise
+    except Exception as exc:
+        from lark.exceptions import UnexpectedInput
+
+        if isinstance(exc, UnexpectedInput):
+            raise _from_lark(exc, text, first_line) from None
+        raise
+
+
+class _State:
+    """Text being parsed, for the transformer's error messages (one parse at a time)."""
+
+    text = ""
+    first_line = 1
+
+
+def _source_line(text: str, offset: int) -> str:
+    start = text.rfind("\n", 0, offset) + 1
+    stop = text.find("\n", offset)
+    return text[start:] if stop < 0 else text[start:stop]
+
+
+def _bad_character(text: str, pos: int, line: int, column: int) -> ParseError:
+    ch = text[pos]
+    hint = None
+    if ch in "\"'":
+        message = "unterminated string"
+    elif ch == "$":
+        if text.startswith("$(", pos):
+            message = "command substitution $(...) is not supported"
+            hint = "quote it ('$(...)') to pass it literally, or run: sh -c '...'"
+        else:
+            message = "expected a variable name after '$'"
+            hint = "write a literal '$' inside single quotes"
+    elif ch == "\\":
+        message = "nothing to escape after '\\' at end of input"
+    else:
+        message = f"unexpected character {ch!r}"
+    return ParseError(message, line=line, column=column, source_line=_source_line(text, pos),
+                      hint=hint)
+
+
+def _from_lark(exc, text: str, first_line: int) -> ParseError:
+    token = getattr(exc, "token", None)
+    expected = sorted(_FRIENDLY.get(name, name) for name in (exc.expected or ()))
+    if token is not None and token.type == "$END":
+        message = "unexpected end of input"
+        line = first_line + text.count("\n")
+        column = len(text) - text.rfind("\n")
+        offset = len(text)
+    else:
+        message = f"unexpected {_FRIENDLY.get(token.type, token.type) if token else 'input'}"
+        if token is not None and token.type == "BG":
+            message = "'&' must end a statement"
+        line, column = exc.line, exc.column
+        offset = exc.pos_in_stream or 0
+    if expected:
+        message += f", expected {' or '.join(expected)}"
+    return ParseError(message, line=line, column=column, source_line=_source_line(text, offset))
+
+
+def _pieces(token) -> list[tuple[str, Piece]]:
+    """Split one WORD token into (kind, piece); kind is bare, quoted or var."""
+    out: list[tuple[str, Piece]] = []
+    for m in _PIECE.finditer(token):
+        kind = m.lastgroup
+        if kind == "bare":
+            out.append(("bare", m.group("bare")))
+        elif kind == "esc":
+            out.append(("bare", m.group("esc")))
+        elif kind == "sq":
+            out.append(("quoted", m.group()[1:-1]))
+        elif kind == "dq":
+            for d in _DQ_INNER.finditer(m.group()[1:-1]):
+                dk = d.lastgroup
+                if dk == "text":
+                    out.append(("quoted", d.group()))
+                elif dk == "esc":
+                    ch = d.group("esc")
+                    out.append(("quoted", _DQ_ESCAPES.get(ch, "\\" + ch)))
+                else:
+                    out.append(("var", Var(d.group(dk))))
+            if m.group() == '""':
+                out.append(("quoted", ""))
+        else:
+            out.append(("var", Var(m.group(kind))))
+    return out
+
+
+def _merge(pieces) -> tuple[Piece, ...]:
+    """Join adjacent literal pieces; an empty word keeps one empty literal."""
+    merged: list[Piece] = []
+    for _, piece in pieces:
+        if isinstance(piece, str):
+            if not piece:
+                continue
+            if merged and isinstance(merged[-1], str):
+                merged[-1] += piece
+                continue
+        merged.append(piece)
+    return tuple(merged) if merged else ("",)
+
+
+_PLAIN = re.compile(r"[^\"'$\\@=-][^\"'$\\=]*\Z")  # no quotes, variables, escapes, flag or assignment
+
+
+def _classify(text: str, column: int, offset: int, passthrough: bool) -> Arg:
+    if _PLAIN.match(text):
+        return Word((text,), column)
+    if text[0] == "@" and not passthrough:
+        m = _SYMBOL.match(text)
+        if m is None:
+            raise ParseError(
+                f"invalid target {text!r}", line=_State.text.count("\n", 0, offset) + _State.first_line,
+                column=column, source_line=_source_line(_State.text, offset),
+                hint="targets look like @staging, @prod:web, @prod[web-1] or @prod[0]")
+        sel = m.group("sel")
+        return Symbol(m.group("name"), m.group("role"),
+                      tuple(sel.split(",")) if sel is not None else None, column)
+    pieces = _pieces(text)
+    if passthrough or pieces[0][0] != "bare":
+        return Word(_merge(pieces), column)
+    head = pieces[0][1]
+    if head.startswith("-"):
+        m = _LONG_FLAG.match(head)
+        if m and (m.group(2) or m.end() == len(head)) and (m.group(2) or len(pieces) == 1):
+            if m.group(2):
+                rest = [("bare", head[m.end():])] + pieces[1:]
+                return Flag("--" + m.group(1), Word(_merge(rest), column), column)
+            return Flag("--" + m.group(1), None, column)
+        if len(pieces) == 1 and _SHORT_FLAG.match(head):
+            return Flag(head, None, column)
+        return Word(_merge(pieces), column)
+    m = _ASSIGN.match(head)
+    if m:
+        rest = [("bare", head[m.end():])] + pieces[1:]
+        return Assignment(m.group(1), Word(_merge(rest), column), column)
+    return Word(_merge(pieces), column)
+
+

@@ -1,0 +1,1 @@
+"""The interactive shell (prompt_toolkit): the only package importing prompt_toolkit."""

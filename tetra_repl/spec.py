@@ -1,0 +1,167 @@
+"""How a command declares itself: name, parameters, flags, help, examples.
+
+Dispatch, validation, ``help`` and completion are all generated from these
+declarations (as pyinfra declares each connector setting once)::
+
+    @plugin.command("tsm logs", help="Show a process's log",
+                    params=[Param("name", complete="tsm.process")],
+                    options=[Option("--lines", "-n", type="int", default=20),
+                             Option("-f", "--follow", type="bool")],
+                    examples=["tsm logs web --lines 50"])
+    def logs(ctx, args): ...
+
+Types: ``str``, ``int``, ``float``, ``bool`` (a switch), ``path`` (completes
+file names), ``target`` (an @symbol, given to the handler as
+:class:`tetra_repl.language.Symbol`), ``assignment`` (``NAME=VALUE`` as a
+``(name, value)`` pair).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+TYPES = ("str", "int", "float", "bool", "path", "target", "assignment")
+
+
+@dataclass(frozen=True)
+class Param:
+    """A positional parameter.
+
+    ``rest=True`` collects the words after ``--``; with ``greedy=True`` it also
+    starts at the first word that no earlier parameter takes, and from there
+    takes every word verbatim, flags included (``tsm start python3 -m x``).
+    """
+
+    name: str
+    type: str = "str"
+    required: bool = True
+    help: str = ""
+    rest: bool = False
+    greedy: bool = False
+    choices: Sequence[str] | None = None
+    complete: str | None = None  # completer kind: "path", "target", "tsm.process", ...
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPES:
+            raise ValueError(f"param {self.name}: unknown type {self.type!r}")
+
+
+@dataclass(frozen=True)
+class Option:
+    """A flag: ``Option("--lines", "-n", type="int", default=20)``.
+
+    ``optional_value=True`` makes a flag that may stand alone (value ``const``)
+    or take a value only in ``--flag=VALUE`` form, as ``--wait[=SECONDS]``.
+    """
+
+    names: tuple[str, ...]
+    type: str = "str"
+    default: Any = None
+    help: str = ""
+    metavar: str | None = None
+    choices: Sequence[str] | None = None
+    optional_value: bool = False
+    const: Any = None
+    complete: str | None = None
+
+    def __init__(self, *names: str, type: str = "str", default: Any = None, help: str = "",
+                 metavar: str | None = None, choices: Sequence[str] | None = None,
+                 optional_value: bool = False, const: Any = None, complete: str | None = None):
+        if not names or not all(n.startswith("-") for n in names):
+            raise ValueError(f"option names must start with '-': {names!r}")
+        if type not in TYPES:
+            raise ValueError(f"option {names[0]}: unknown type {type!r}")
+        for key, value in dict(names=tuple(names), type=type, help=help, metavar=metavar,
+                               choices=tuple(choices) if choices else None,
+                               optional_value=optional_value, const=const,
+                               complete=complete).items():
+            object.__setattr__(self, key, value)
+        object.__setattr__(self, "default", False if type == "bool" and default is None else default)
+
+    @property
+    def dest(self) -> str:
+        """Attribute name on the bound args: the first long name, else the first."""
+        long = next((n for n in self.names if n.startswith("--")), self.names[0])
+        return long.lstrip("-").replace("-", "_")
+
+    @property
+    def takes_value(self) -> bool:
+        return self.type != "bool"
+
+
+Handler = Callable[..., Any]
+
+
+@dataclass
+class CommandSpec:
+    """One command (``echo``) or subcommand (``tsm start``)."""
+
+    name: str
+    handler: Handler
+    help: str = ""
+    params: Sequence[Param] = ()
+    options: Sequence[Option] = ()
+    examples: Sequence[str] = ()
+    plugin: str = "core"
+    aliases: Sequence[str] = ()
+    description: str = ""  # longer text for `help CMD`
+
+    def __post_init__(self) -> None:
+        self.params = tuple(self.params)
+        self.options = tuple(self.options)
+        self.examples = tuple(self.examples)
+        names: set[str] = set()
+        for option in self.options:
+            for n in option.names:
+                if n in names:
+                    raise ValueError(f"{self.name}: flag {n} declared twice")
+                names.add(n)
+
+    @property
+    def words(self) -> list[str]:
+        return self.name.split()
+
+    def option(self, flag: str) -> Option | None:
+        for option in self.options:
+            if flag in option.names:
+                return option
+        return None
+
+    @property
+    def usage(self) -> str:
+        parts = [self.name]
+        for option in self.options:
+            flag = option.names[0]
+            if option.optional_value:
+                parts.append(f"[{flag}[={option.metavar or option.type.upper()}]]")
+            elif option.takes_value:
+                parts.append(f"[{flag} {option.metavar or option.dest.upper()}]")
+            else:
+                parts.append(f"[{flag}]")
+        for param in self.params:
+            label = param.name.upper() + ("…" if param.rest else "")
+            if param.type == "target":
+                label = "@" + param.name
+            if param.rest and not param.greedy:
+                label = "-- " + label
+            parts.append(label if param.required else f"[{label}]")
+        return " ".join(parts)
+
+
+@dataclass
+class Args:
+    """Bound arguments: one attribute per param and option (dest names)."""
+
+    values: dict[str, Any] = field(default_factory=dict)
+    given: set[str] = field(default_factory=set)  # dests the user wrote explicitly
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.given

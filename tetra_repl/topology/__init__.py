@@ -1,0 +1,1 @@
+"""Topology files and the eight-level TES resolver: data in, data out, no sockets."""

@@ -1,0 +1,1 @@
+"""The transaction manager (TTM): store, state machine, leases, runner."""
