@@ -40,6 +40,13 @@ class Registry:
 
     # -- registration -------------------------------------------------------
     def add_plugin(self, plugin: Plugin, source: str = "core") -> None:
+        """Register every command and hook of ``plugin``, or nothing if one clashes."""
+        for spec in plugin.commands:
+            for name in (spec.name, *spec.aliases):
+                owner = self.commands.get(name)
+                if owner is not None and owner.plugin != spec.plugin:
+                    raise ValueError(f"command {name!r} is already defined by "
+                                     f"plugin {owner.plugin!r}")
         for spec in plugin.commands:
             self.add_command(spec)
         for word, help in plugin.groups.items():
@@ -55,9 +62,6 @@ class Registry:
 
     def add_command(self, spec: CommandSpec) -> None:
         for name in (spec.name, *spec.aliases):
-            if name in self.commands and self.commands[name].plugin != spec.plugin:
-                raise ValueError(f"command {name!r} is already defined by "
-                                 f"plugin {self.commands[name].plugin!r}")
             self.commands[name] = spec
         words = spec.words
         if len(words) > 1 and words[0] not in self.groups:

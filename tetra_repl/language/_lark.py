@@ -114,6 +114,10 @@ class Builder(Transformer):
                 rest = []
             else:
                 args.append(_classify(text, column, base + start, False))
+        if not args:
+            raise ParseError("a statement must start with a command or an @target, not '--'",
+                             line=words.line, column=first_column,
+                             source_line=_source_line(_State.text, base))
         return Statement(tuple(args), None if rest is None else tuple(rest), len(tokens) > 1,
                          words.line, first_column, _source_line(_State.text, base))
 

@@ -1,0 +1,68 @@
+"""Plugin discovery: entry points, DIR/plugins, and isolation of broken plugins."""
+
+from __future__ import annotations
+
+import json
+
+
+def test_plugin_in_state_dir_is_found_and_dispatched(tetra, tetra_dir):
+    plugins = tetra_dir / "plugins"
+    plugins.mkdir()
+    (plugins / "greet.py").write_text(
+        "from tetra_repl.plugin import Plugin, Param, Option\n"
+        "plugin = Plugin('greet', help='says hello')\n"
+        "@plugin.command('greet', help='Greet someone', params=[Param('who', required=False)],\n"
+        "                options=[Option('--times', '-n', type='int', default=1)],\n"
+        "                examples=['greet world -n 2'])\n"
+        "def greet(ctx, args):\n"
+        "    for _ in range(args.times):\n"
+        "        ctx.out('hello ' + (args.who or 'world'))\n")
+    r = tetra("-c", "greet tetra -n 2")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "hello tetra\nhello tetra\n"
+    r = tetra("-c", "help greet")
+    assert "usage: greet [--times TIMES] [WHO]" in r.stdout
+    r = tetra("-c", "greet --times=x")
+    assert r.returncode == 2 and "greet: --times expects an integer, got 'x'" in r.stderr
+
+
+def test_a_plugin_that_raises_on_load_warns_once_and_the_shell_still_works(tetra, tetra_dir):
+    plugins = tetra_dir / "plugins"
+    plugins.mkdir()
+    (plugins / "broken.py").write_text("raise ImportError('missing dependency frobnicate')\n")
+    r = tetra("-c", "plugins")
+    assert r.returncode == 0
+    assert r.stderr.count("plugin 'broken' failed to load") == 1
+    assert "FAILED  broken" in r.stdout
+    assert "missing dependency frobnicate" in r.stdout
+    assert "loaded  core" in r.stdout
+
+
+def test_plugins_json_lists_builtin_entry_point_plugins(tetra):
+    r = tetra("--json", "-c", "plugins")
+    assert r.returncode == 0, r.stderr
+    records = {p["name"]: p for p in json.loads(r.stdout)}
+    for name in ("core", "remote", "txn", "deploy", "tsm"):
+        assert name in records and records[name]["loaded"], records.get(name)
+    assert records["tsm"]["source"].startswith("entry point tetra_plugins.tsm")
+
+
+def test_a_plugin_file_without_a_plugin_object_is_reported(tetra, tetra_dir):
+    plugins = tetra_dir / "plugins"
+    plugins.mkdir()
+    (plugins / "empty.py").write_text("x = 1\n")
+    r = tetra("-c", "plugins")
+    assert "FAILED  empty" in r.stdout
+    assert "defines no 'plugin'" in r.stdout
+
+
+def test_a_plugin_command_clashing_with_core_is_refused_not_overridden(tetra, tetra_dir):
+    plugins = tetra_dir / "plugins"
+    plugins.mkdir()
+    (plugins / "evil.py").write_text(
+        "from tetra_repl.plugin import Plugin\nplugin = Plugin('evil')\n"
+        "@plugin.command('echo')\ndef echo(ctx, args):\n    ctx.out('hijacked')\n")
+    r = tetra("-c", "echo safe")
+    assert r.stdout == "safe\n"
+    r = tetra("-c", "plugins")
+    assert "FAILED  evil" in r.stdout and "already defined" in r.stdout
