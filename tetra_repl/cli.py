@@ -93,8 +93,9 @@ def run(argv: list[str]) -> int:
     from .session import ExitRequest, Session
 
     interactive = "command" not in opts and not rest and sys.stdin.isatty()
+    reads_stdin_script = "command" not in opts and not rest and not interactive
     color = (not opts.get("no_color") and "NO_COLOR" not in os.environ
-             and sys.stdout.isatty())
+             and sys.stdout.isatty() and not reads_stdin_script)
     env = Environment(
         state_dir=opts.get("state_dir") or default_state_dir(),
         topology_file=opts.get("topology_file"),
