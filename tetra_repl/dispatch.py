@@ -246,7 +246,11 @@ def execute(statement: Statement, session) -> int:
     args = bind(spec, statement, skip, session)
     ctx = Context(session, spec, statement)
     if statement.background:
-        job = session.jobs.start(statement.source or spec.name, lambda: _call(spec, ctx, args))
+        # Statements on a target go through the transaction runner: one lane
+        # per target keeps their order; different targets run concurrently.
+        target = next((a for a in statement.args if isinstance(a, Symbol)), None)
+        job = session.jobs.start(statement.source or spec.name, lambda: _call(spec, ctx, args),
+                                 key=target.name if target is not None else None)
         session.err(f"[{job.id}] started: {job.description}")
         return 0
     return _call(spec, ctx, args)

@@ -37,11 +37,22 @@ class JobManager:
         self._lock = threading.Lock()
         self._next = 1
 
-    def start(self, description: str, fn: Callable[[], int]) -> Job:
+    def start(self, description: str, fn: Callable[[], int], key: str | None = None) -> Job:
+        """Start ``fn`` in the background.  With ``key`` (the statement's
+        target) it goes through the transaction runner (:mod:`tetra_repl.ttm.runner`):
+        the call returns once the runner has taken it, and jobs on one target
+        run in submission order."""
         with self._lock:
             job = Job(self._next, description)
             self._next += 1
             self._jobs[job.id] = job
+        if key is not None:
+            from .ttm import runner
+
+            runner.submit(self.session, runner.Work(key, lambda cancel: self._run(job, fn),
+                                                    description, cancel=job.cancelled))
+            self.session.bus.publish("job.started", {"id": job.id, "description": description})
+            return job
         job.thread = threading.Thread(target=self._run, args=(job, fn), daemon=True,
                                       name=f"tetra-job-{job.id}")
         job.thread.start()
@@ -91,6 +102,21 @@ class JobManager:
         for job in jobs:
             job.cancelled.set()
         return jobs
+
+    def request_exit(self) -> str:
+        """The two-step Ctrl-D: ``"exit"`` when no job runs; the first call with
+        jobs running returns ``"confirm"`` (ask the user); the next one cancels
+        them (each cancelled transaction rolls back and ends FAIL "cancelled"),
+        waits for them to finish, and returns ``"cancelled"``."""
+        running = self.running()
+        if not running:
+            return "exit"
+        if not getattr(self, "_exit_asked", False):
+            self._exit_asked = True
+            return "confirm"
+        self.cancel_all()
+        self.wait()
+        return "cancelled"
 
     @staticmethod
     def current_cancelled() -> bool:

@@ -1,5 +1,351 @@
-"""tetra plugin: transactions."""
+"""tetra plugin: transactions (SPEC 6.3).
 
-from tetra_repl.plugin import Plugin
+Thin adapters over :mod:`tetra_repl.ttm`: parse arguments, call the library,
+render.  The work of a stage (resolve, exec, validate) is in :mod:`.work`.
+"""
 
-plugin = Plugin("txn", help="transactions")
+from __future__ import annotations
+
+import json
+import re
+
+from tetra_repl.errors import CommandError, UsageError
+from tetra_repl.plugin import Option, Param, Plugin
+
+plugin = Plugin("txn", help="transactions: staged, logged, locked, recoverable")
+plugin.group("txn", "transactions: staged, logged, locked, recoverable")
+
+ID = Param("id", required=False, complete="txn.id", help="transaction id (default: the active one)")
+WAIT = Option("--wait", type="float", optional_value=True, const=float("inf"), metavar="SECONDS",
+              help="wait for a locked host (forever, or SECONDS)")
+
+
+def _lib(ctx):
+    from tetra_repl.ttm import session_leases, session_store
+
+    return session_store(ctx.session), session_leases(ctx.session)
+
+
+def open_txn(ctx, txn_id: str | None):
+    """The named transaction, else the active one."""
+    store, _ = _lib(ctx)
+    if txn_id:
+        return store.open(txn_id)
+    txn = store.active()
+    if txn is None:
+        from tetra_repl.ttm.store import TxnNotFound
+
+        raise TxnNotFound("no active transaction", hint="start one with: txn new \"what\" @target")
+    return txn
+
+
+def wait_seconds(value):
+    if value is None:
+        return None
+    return 1e9 if value == float("inf") else max(0.0, value)
+
+
+@plugin.command("txn new", help="Start a transaction on a target; it becomes the active one",
+                params=[Param("description", help="what it is for"),
+                        Param("target", type="target", required=False)],
+                options=[Option("--actor", metavar="NAME", help="who is doing it")],
+                examples=['txn new "deploy api" @staging', 'txn new "rotate logs" @local --actor ana'])
+def txn_new(ctx, args):
+    store, _ = _lib(ctx)
+    txn = store.create("ttm", args.description, target=args.target.text if args.target else None,
+                       actor_name=args.actor)
+    store.set_active(txn)
+    ctx.out(txn.id)
+
+
+@plugin.command("txn ctx", help="Add an evidence file (stage SELECT); it becomes $e1, $e2…",
+                params=[Param("file", type="path"), ID],
+                options=[Option("--kind", metavar="KIND", help="evidence kind (default: from the name)")],
+                examples=["txn ctx build/api.tar.gz --kind artifact", "echo $e1"])
+def txn_ctx(ctx, args):
+    from tetra_repl.ttm import states
+
+    txn = open_txn(ctx, args.id)
+    state = txn.state()
+    if state["stage"] != states.SELECT:
+        txn.advance(states.SELECT, expect=state["version"])
+    ev = txn.add_evidence(args.file, args.kind)
+    ctx.out(f"$e{ev['n']} = {txn.path / ev['file']}  ({ev['kind']}, {ev['bytes']} bytes, "
+            f"sha256 {ev['sha256'][:12]}…)")
+
+
+@plugin.command("txn resolve", help="Resolve the target into the plan (stage ASSEMBLE)",
+                params=[ID], examples=["txn resolve"])
+def txn_resolve(ctx, args):
+    from .work import resolve_into
+
+    txn = open_txn(ctx, args.id)
+    res = resolve_into(ctx, txn)
+    ctx.out(f"{txn.id}: ASSEMBLE  {res.symbol} → {', '.join(h.name for h in res.hosts)}")
+
+
+@plugin.command("txn exec", help="Run a command on the transaction's hosts (stage EXECUTE)",
+                params=[ID, Param("command", rest=True)],
+                options=[Option("--timeout", type="float", metavar="S"), WAIT],
+                examples=["txn exec -- uptime", "txn exec -- sh -c 'df -h /'"])
+def txn_exec(ctx, args):
+    from .work import run_stage
+
+    return run_stage(ctx, open_txn(ctx, args.id), "EXECUTE", args.command, args.timeout,
+                     wait_seconds(args.wait))
+
+
+@plugin.command("txn validate", help="Check the result (stage VALIDATE); non-zero ends it FAIL",
+                params=[ID, Param("command", rest=True)],
+                options=[Option("--timeout", type="float", metavar="S")],
+                examples=["txn validate -- curl -fsS http://127.0.0.1:8080/health"])
+def txn_validate(ctx, args):
+    from .work import run_stage
+
+    return run_stage(ctx, open_txn(ctx, args.id), "VALIDATE", args.command, args.timeout, None)
+
+
+@plugin.command("txn commit", help="End the transaction DONE (from VALIDATE)", params=[ID])
+def txn_commit(ctx, args):
+    from tetra_repl.ttm import lifecycle
+
+    store, leases = _lib(ctx)
+    txn = open_txn(ctx, args.id)
+    lifecycle.commit(txn, leases, expect=txn.state()["version"])
+    ctx.out(f"{txn.id}: DONE")
+
+
+@plugin.command("txn fail", help="End the transaction FAIL with a reason",
+                params=[ID, Param("reason")], examples=['txn fail "wrong build"'])
+def txn_fail(ctx, args):
+    from tetra_repl.ttm import lifecycle
+
+    _, leases = _lib(ctx)
+    txn = open_txn(ctx, args.id)
+    hook = _module_hooks(ctx).get((txn.module, "fail"))
+    if hook is not None:
+        hook(ctx, txn, args.reason)
+    else:
+        lifecycle.fail(txn, leases, args.reason)
+    ctx.out(f"{txn.id}: FAIL ({args.reason})")
+
+
+@plugin.command("txn ls", help="List transactions, newest first",
+                options=[Option("--stage", metavar="S", help="only this stage (or 'interrupted')"),
+                         Option("--module", metavar="M"), Option("--json", type="bool")],
+                examples=["txn ls", "txn ls --stage interrupted", "txn ls --module deploy --json"])
+def txn_ls(ctx, args):
+    from .render import ls
+
+    store, _ = _lib(ctx)
+    rows = ls(store, args.module, args.stage)
+    if args.json or ctx.json:
+        ctx.out(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        ctx.out("no transactions")
+        return
+    ctx.out(f"{'ID':<40} {'MODULE':<7} {'STAGE':<11} {'TARGET':<12} DESCRIPTION")
+    for r in rows:
+        ctx.out(f"{r['id']:<40} {r['module']:<7} {r['display_stage']:<11} "
+                f"{r['target'] or '-':<12} {r['description']}")
+
+
+@plugin.command("txn status", help="Stage, target, evidence and the last events", params=[ID])
+def txn_status(ctx, args):
+    from .render import status
+
+    for line in status(open_txn(ctx, args.id)):
+        ctx.out(line)
+
+
+@plugin.command("txn show", help="The full state (--at TIME replays the log up to TIME)",
+                params=[ID],
+                options=[Option("--json", type="bool"),
+                         Option("--at", metavar="TIME", help="ISO-8601 time, or #SEQ")],
+                examples=["txn show --json", "txn show --at 2025-10-17T14:30:25Z", "txn show --at '#4'"])
+def txn_show(ctx, args):
+    from tetra_repl.ttm import lifecycle, log
+
+    txn = open_txn(ctx, args.id)
+    if args.at:
+        state = _replay_at(txn, args.at)
+    else:
+        state = txn.state()
+    if args.json or ctx.json:
+        ctx.out(log.render(state).decode().rstrip())
+        return
+    state = dict(state, stage=lifecycle.display_stage(state))
+    for key in sorted(state):
+        value = state[key]
+        text = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
+        ctx.out(f"{key:<13} {text}")
+
+
+def _replay_at(txn, at: str) -> dict:
+    from tetra_repl.ttm import log
+
+    events = txn.events()
+    if at.startswith("#"):
+        try:
+            n = int(at[1:])
+        except ValueError:
+            raise UsageError(f"txn show: --at {at!r}: expected #SEQ") from None
+        return log.replay(events[:n])
+    try:
+        log.parse_ts(at)
+    except ValueError:
+        raise UsageError(f"txn show: --at {at!r} is not an ISO-8601 time",
+                         hint="e.g. 2025-10-17T14:30:25Z, or #SEQ for an event number") from None
+    if events and log.parse_ts(at) < log.parse_ts(events[0]["ts"]):
+        raise CommandError(f"{txn.id}: did not exist yet at {at} (created {events[0]['ts']})")
+    return log.replay(events, until=at)
+
+
+@plugin.command("txn events", help="The event log; -f follows it live until the transaction ends",
+                params=[ID], options=[Option("-f", "--follow", type="bool"), Option("--json", type="bool")],
+                examples=["txn events", "txn events -f"])
+def txn_events(ctx, args):
+    from .render import follow, render_event
+
+    txn = open_txn(ctx, args.id)
+    as_json = args.json or ctx.json
+    if args.follow:
+        return follow(ctx, txn, as_json)
+    for e in txn.events():
+        ctx.out(json.dumps(e, sort_keys=True) if as_json else render_event(e))
+
+
+@plugin.command("txn active", help="Show the active transaction, or make ID the active one",
+                params=[ID])
+def txn_active(ctx, args):
+    store, _ = _lib(ctx)
+    if args.id:
+        txn = store.open(args.id)
+        store.set_active(txn)
+    else:
+        txn = store.active()
+        if txn is None:
+            ctx.out("no active transaction")
+            return 1
+    state = txn.state()
+    ctx.out(f"{txn.id}  {state['stage']}  {state['target'] or '-'}  {state['description']}")
+
+
+@plugin.command("txn resume", help="Continue an interrupted transaction without redoing done steps",
+                params=[Param("id", complete="txn.id")], options=[WAIT])
+def txn_resume(ctx, args):
+    from tetra_repl.ttm import lifecycle
+
+    _, leases = _lib(ctx)
+    txn = open_txn(ctx, args.id)
+    hook = _module_hooks(ctx).get((txn.module, "resume"))
+    if hook is not None:
+        return hook(ctx, txn)
+    aborted = lifecycle.resume(txn, leases)
+    state = txn.state()
+    ctx.out(f"{txn.id}: resumed at {state['stage']}"
+            + (f"; step(s) {', '.join(aborted)} did not finish: run them again or 'txn fail'"
+               if aborted else ""))
+
+
+@plugin.command("txn rebuild", help="Recompute state.json from events.ndjson alone",
+                params=[Param("id", complete="txn.id")])
+def txn_rebuild(ctx, args):
+    from tetra_repl.ttm import lifecycle
+
+    txn = open_txn(ctx, args.id)
+    state = lifecycle.rebuild(txn)
+    ctx.out(f"{txn.id}: state.json rebuilt from {state['version']} events (stage {state['stage']})")
+
+
+@plugin.command("txn verify", help="Check the log and that state.json matches its replay",
+                params=[ID], options=[Option("--json", type="bool")])
+def txn_verify(ctx, args):
+    from tetra_repl.ttm import lifecycle
+
+    store, _ = _lib(ctx)
+    txns = [open_txn(ctx, args.id)]
+    bad = 0
+    for txn in txns:
+        v = lifecycle.verify(txn)
+        if args.json or ctx.json:
+            ctx.out(json.dumps({"id": txn.id, "ok": v.ok, "events": v.events,
+                                "state_version": v.state_version, "problems": v.problems,
+                                "notes": v.notes}))
+        else:
+            ctx.out(f"{txn.id}: {'ok' if v.ok else 'FAILED'} ({v.events} events, "
+                    f"state.json version {v.state_version})")
+            for p in v.problems:
+                ctx.out(f"  problem: {p}")
+            for n in v.notes:
+                ctx.out(f"  note: {n}")
+        bad += not v.ok
+    if bad:
+        raise CommandError(f"txn verify: {txns[0].id} failed verification",
+                           hint=f"'txn rebuild {txns[0].id}' repairs a torn last line or a lagging state.json")
+
+
+def _module_hooks(ctx) -> dict:
+    """(module, "resume"|"fail") -> hook, registered by plugins such as deploy."""
+    ctx.session.load_plugins()
+    return ctx.session.service("ttm.module_hooks", dict)
+
+
+# -- shell integration -----------------------------------------------------------
+
+@plugin.completer("txn.id")
+def complete_ids(session, prefix):
+    from tetra_repl.ttm import session_store
+
+    return sorted(i for i in session_store(session).ids() if i.startswith(prefix))
+
+
+_EVIDENCE = re.compile(r"^e([1-9][0-9]*)$")
+
+
+@plugin.variables
+def variables(session, name):
+    """``$txn`` is the active transaction's id; ``$eN`` its Nth evidence file."""
+    if name != "txn" and not _EVIDENCE.match(name):
+        return None
+    from tetra_repl.ttm import session_store
+
+    txn = session_store(session).active()
+    if txn is None:
+        return None
+    if name == "txn":
+        return txn.id
+    n = int(_EVIDENCE.match(name).group(1))
+    for ev in txn.state()["evidence"]:
+        if ev["n"] == n:
+            return str(txn.path / ev["file"])
+    return None
+
+
+def _active_state(session):
+    from tetra_repl.ttm import session_store
+
+    try:
+        txn = session_store(session).active()
+        return txn.state() if txn is not None else None
+    except Exception:  # a toolbar must never break the shell
+        return None
+
+
+@plugin.toolbar
+def toolbar(session):
+    from tetra_repl.ttm import lifecycle
+
+    state = _active_state(session)
+    if state is None:
+        return None
+    return f"txn {state['id']} {lifecycle.display_stage(state)}"
+
+
+@plugin.prompt
+def prompt(session):
+    state = _active_state(session)
+    if state is None or state["stage"] in ("DONE", "FAIL") or not state.get("target"):
+        return None
+    return state["target"]

@@ -1,0 +1,106 @@
+"""The work of the generic ``txn`` stages: resolve (ASSEMBLE), exec (EXECUTE),
+validate (VALIDATE).  Shared with deploy: :func:`resolve_into`."""
+
+from __future__ import annotations
+
+import threading
+
+from tetra_repl.errors import CommandError, TetraError
+from tetra_repl.ttm import lifecycle, session_leases, states, targets
+
+
+def cancel_event():
+    """The cancel event of the background job running this, if any."""
+    from tetra_repl.jobs import JobManager
+
+    job = JobManager.current()
+    return job.cancelled if job is not None else threading.Event()
+
+
+def resolve_into(ctx, txn, *, state: dict | None = None):
+    """ASSEMBLE: resolve the target, record one ``tes_resolved`` per level and the plan."""
+    state = state or txn.state()
+    if not state.get("target"):
+        raise TetraError(f"{txn.id}: has no @target to resolve",
+                         hint='give one when starting it: txn new "what" @target')
+    cur = state["stage"]
+    for stage in states.path_to(cur, states.ASSEMBLE):  # refuse before resolving anything
+        states.check_transition(txn.id, cur, stage)
+        cur = stage
+    res = targets.resolve(ctx.session, state["target"])  # may fail: nothing written then
+    txn.advance(states.ASSEMBLE, expect=state["version"])
+    for i, level in enumerate(res.levels):
+        txn.record("tes_resolved", {"level": i, **(level if isinstance(level, dict) else {"value": level})})
+    txn.record("tes_plan", {"plan": res.plan, "hosts": [h.name for h in res.hosts]})
+    return res
+
+
+def hosts_of(ctx, txn, state: dict) -> list:
+    """The transaction's hosts with live connectors (re-resolved, filtered to the plan)."""
+    res = targets.resolve(ctx.session, state["target"])
+    wanted = set(state["hosts"])
+    hosts = [h for h in res.hosts if h.name in wanted]
+    missing = wanted - {h.name for h in hosts}
+    if missing:
+        raise CommandError(f"{txn.id}: host(s) {', '.join(sorted(missing))} are no longer in "
+                           f"{state['target']}", hint=f"txn fail {txn.id} \"topology changed\"")
+    return hosts
+
+
+def run_stage(ctx, txn, stage: str, command: list[str], timeout, wait) -> int:
+    """``txn exec`` / ``txn validate``: run ``command`` on every host, record it."""
+    leases = session_leases(ctx.session)
+    state = txn.state()
+    if state["stage"] != stage:
+        states.check_transition(txn.id, state["stage"], stage)
+    hosts = hosts_of(ctx, txn, state)
+    if stage == states.EXECUTE:
+        lifecycle.take_leases(txn, leases, [h.name for h in hosts], label=state["target"], wait=wait)
+    if state["stage"] != stage:
+        txn.record("stage_changed", to_stage=stage)
+    state = txn.state()
+    n = 1 + sum(1 for s in state["steps"] if s.startswith(stage.lower() + ":"))
+    cancel = cancel_event()
+    with lifecycle.step(txn, f"{stage.lower()}:{n}") as s:
+        txn.record("exec_started", {"command": command, "hosts": [h.name for h in hosts]})
+        results = fan_out(ctx, hosts, command, timeout, cancel)
+        ok = all(r.ok for r in results.values())
+        summary = {name: {"exit": r.exit_status, "error": r.error} for name, r in results.items()}
+        txn.record("exec_finished", {"command": command, "hosts": summary, "ok": ok})
+        s.result = {"ok": ok}
+    bad = [(n_, r) for n_, r in results.items() if not r.ok]
+    if stage == states.VALIDATE:
+        txn.record("validate_passed" if ok else "validate_failed", {"command": command,
+                                                                   "hosts": summary})
+    if ok:
+        return 0
+    name, r = bad[0]
+    why = "cancelled" if cancel.is_set() else (
+        f"{' '.join(command)} failed on {name} ({r.error or f'exit {r.exit_status}'})")
+    lifecycle.fail(txn, leases, why)
+    raise CommandError(f"{txn.id}: {stage} failed: {why}; transaction is FAIL")
+
+
+def fan_out(ctx, hosts, command, timeout, cancel) -> dict:
+    """Run on every host at once; output prefixed with the host when several."""
+    results: dict = {}
+    prefix = len(hosts) > 1
+
+    def one(host):
+        out = (lambda line: ctx.out(f"[{host.name}] {line}")) if prefix else ctx.out
+        err = (lambda line: ctx.err(f"[{host.name}] {line}")) if prefix else ctx.err
+        try:
+            conn = targets.connector(ctx.session, host)
+            results[host.name] = conn.run(command, timeout=timeout, on_stdout=out, on_stderr=err,
+                                          cancel=cancel)
+        except TetraError as exc:
+            from tetra_repl.connectors.base import RunResult
+
+            results[host.name] = RunResult(host.name, None, error=exc.message)
+
+    threads = [threading.Thread(target=one, args=(h,), daemon=True) for h in hosts]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return {h.name: results[h.name] for h in hosts}

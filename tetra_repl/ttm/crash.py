@@ -1,0 +1,42 @@
+"""A test-only crash hook: ``TETRA_CRASH_AT=<point>[@N]`` ends the process there.
+
+Crash tests set it in a child's environment to die (``os._exit``, no cleanup,
+like SIGKILL) at a named point: the Nth time (default 1st) that point is
+passed.  Several points may be given, comma-separated.  With the variable
+unset, :func:`point` costs one dict lookup.  Points are listed in the README
+of tests/ttm (``append.before``, ``append.torn``, ``append.after``,
+``state.after``, ``lease.written``, ``deploy.<step>`` ...).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_hits: dict[str, int] = {}
+EXIT_CODE = 137  # what a SIGKILLed child reports through a shell
+
+
+def point(name: str) -> None:
+    """Die here if ``TETRA_CRASH_AT`` names this point (and hit count)."""
+    spec = os.environ.get("TETRA_CRASH_AT")
+    if not spec:
+        return
+    _hits[name] = _hits.get(name, 0) + 1
+    for item in spec.split(","):
+        want, _, nth = item.strip().partition("@")
+        if want == name and _hits[name] == int(nth or 1):
+            sys.stderr.flush()
+            os._exit(EXIT_CODE)
+
+
+def armed(name: str) -> bool:
+    """True when the next :func:`point` call for ``name`` would end the process."""
+    spec = os.environ.get("TETRA_CRASH_AT")
+    if not spec:
+        return False
+    for item in spec.split(","):
+        want, _, nth = item.strip().partition("@")
+        if want == name and _hits.get(name, 0) + 1 == int(nth or 1):
+            return True
+    return False

@@ -1,0 +1,164 @@
+"""Per-host leases (SPEC 6.4), built on the one lock primitive.
+
+``DIR/locks/<host>.lock`` is a JSON record: holder txn, pid, host, token,
+acquired and expiry.  Every read-validate-replace of a record happens while
+holding ``flock`` on ``DIR/locks/.<host>.guard`` (:class:`FileLock`), and the
+record itself is replaced atomically (``storage.write_json``), so two
+processes can never both believe they hold a lease.  The flock is held only
+for that moment: the lease outlives it, which is what lets a transaction keep
+its hosts across stages and lets a dead holder be noticed and broken.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import socket
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from .. import storage
+from ..errors import TetraError
+from ..locking import FileLock
+from . import crash
+from .log import now_iso, parse_ts
+from .store import pid_alive
+
+DEFAULT_TTL = 3600.0  # seconds; renewed by each stage of the holder
+
+
+class Locked(TetraError):
+    """Another live transaction holds the lease."""
+
+    def __init__(self, message: str, holder: dict, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.holder = holder
+
+
+@dataclass
+class Lease:
+    host: str
+    token: str
+    file: str
+    record: dict
+
+
+def lock_name(host: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", host) or "_"
+
+
+def describe(holder: dict) -> str:
+    """``<txn> (pid P on H since T)``."""
+    return (f"{holder.get('txn')} (pid {holder.get('pid')} on {holder.get('hostname')} "
+            f"since {holder.get('acquired')})")
+
+
+class Leases:
+    """The lease table of one state directory."""
+
+    def __init__(self, state_dir: str | os.PathLike):
+        self.dir = Path(state_dir) / "locks"
+
+    def path(self, host: str) -> Path:
+        return self.dir / f"{lock_name(host)}.lock"
+
+    def holder(self, host: str) -> dict | None:
+        try:
+            return storage.read_json(self.path(host))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def why_stale(self, record: dict) -> str | None:
+        """Why a lease record no longer binds anyone, or None when it does."""
+        try:
+            if parse_ts(record["expires"]) <= datetime.now(timezone.utc):
+                return f"expired at {record['expires']}"
+        except (KeyError, ValueError):
+            return "unreadable lease record"
+        if record.get("hostname") == socket.gethostname():
+            pid = int(record.get("pid") or 0)
+            if not pid_alive(pid):
+                return f"holder pid {pid} is dead"
+            start = record.get("pid_start")
+            if start is not None and _pid_start(pid) not in (None, start):
+                return f"holder pid {pid} is dead (pid reused)"
+        return None
+
+    def acquire(self, host: str, txn_id: str, *, label: str | None = None,
+                wait: float | None = None, ttl: float = DEFAULT_TTL,
+                on_broken=None) -> Lease:
+        """Take the lease on ``host`` for ``txn_id``.
+
+        ``wait=None`` fails fast with :class:`Locked`; otherwise polls for up to
+        ``wait`` seconds.  The same transaction may re-take its own lease (a
+        resumed run).  ``on_broken(old_record, reason)`` is called when a stale
+        lease is broken, before the new one is written.
+        """
+        self.dir.mkdir(parents=True, exist_ok=True)
+        deadline = None if wait is None else time.monotonic() + wait
+        delay = 0.02
+        while True:
+            with FileLock(self.dir / f".{lock_name(host)}.guard"):
+                current = self.holder(host) if self.path(host).exists() else None
+                if self.path(host).exists() and current is None:
+                    current = {"txn": "?", "expires": "1970-01-01T00:00:00Z"}  # torn: never
+                stale = self.why_stale(current) if current else None
+                if current is None or stale or current.get("txn") == txn_id:
+                    if current is not None and stale and current.get("txn") != txn_id \
+                            and on_broken is not None:
+                        on_broken(current, stale)
+                    lease = self._write(host, txn_id, ttl)
+                    crash.point("lease.written")
+                    return lease
+            if deadline is None or time.monotonic() >= deadline:
+                who = label or host
+                raise Locked(f"{who} is locked by {describe(current)}", current,
+                             hint="wait for it with --wait[=SECONDS], or see "
+                                  f"'txn status {current.get('txn')}'")
+            time.sleep(delay)
+            delay = min(delay * 1.5, 0.25)
+
+    def _write(self, host: str, txn_id: str, ttl: float) -> Lease:
+        now = datetime.now(timezone.utc)
+        record = {"txn": txn_id, "host": host, "pid": os.getpid(), "pid_start": _pid_start(os.getpid()),
+                  "hostname": socket.gethostname(), "token": secrets.token_hex(8),
+                  "acquired": now_iso(),
+                  "expires": (now + timedelta(seconds=ttl)).isoformat().replace("+00:00", "Z")}
+        storage.write_json(self.path(host), record)
+        return Lease(host, record["token"], str(self.path(host)), record)
+
+    def release(self, host: str, txn_id: str) -> bool:
+        """Drop ``txn_id``'s lease on ``host``; False when it no longer held it."""
+        if not self.dir.is_dir():
+            return False
+        with FileLock(self.dir / f".{lock_name(host)}.guard"):
+            current = self.holder(host)
+            if current is None or current.get("txn") != txn_id:
+                return False
+            self.path(host).unlink()
+            storage.fsync_dir(self.dir)
+            return True
+
+    def all(self) -> list[dict]:
+        """Every lease record, with ``stale`` set when it would be broken."""
+        out = []
+        for p in sorted(self.dir.glob("*.lock")) if self.dir.is_dir() else []:
+            try:
+                record = storage.read_json(p)
+            except (OSError, ValueError):
+                continue
+            out.append({**record, "stale": self.why_stale(record)})
+        return out
+
+
+def _pid_start(pid: int) -> int | None:
+    """The process's start time in clock ticks (Linux), to detect pid reuse."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+        return int(data.rsplit(b")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None

@@ -1,0 +1,222 @@
+"""What every transaction does around its work: leases, steps, commit/fail,
+interruption, resume, verify and rebuild.
+
+Plugins (``txn``, ``deploy``) compose these; they never write the store
+themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from .. import storage
+from ..errors import TetraError
+from . import log, states
+from .leases import Leases
+from .store import Transaction, actor_alive
+
+
+# -- leases ------------------------------------------------------------------
+
+def take_leases(txn: Transaction, leases: Leases, hosts: list[str], *, label: str | None = None,
+                wait: float | None = None) -> None:
+    """Lease every host for ``txn`` (all or none): ``lock_acquired`` per host,
+    ``lock_broken`` for each stale lease broken on the way."""
+    taken: list[str] = []
+
+    def broken(old: dict, reason: str) -> None:
+        txn.record("lock_broken", {"host": old.get("host"), "previous": old, "reason": reason})
+
+    try:
+        for host in sorted(set(hosts)):  # one global order: no deadlock between two txns
+            lease = leases.acquire(host, txn.id, label=_label(label, host, hosts), wait=wait,
+                                   on_broken=broken)
+            taken.append(host)
+            txn.record("lock_acquired", {"host": host, "token": lease.token, "file": lease.file,
+                                         "pid": os.getpid(), "expires": lease.record["expires"]})
+    except BaseException:
+        for host in taken:
+            if leases.release(host, txn.id):
+                txn.record("lock_released", {"host": host})
+        raise
+
+
+def _label(label: str | None, host: str, hosts: list[str]) -> str:
+    if not label:
+        return host
+    return label if len(set(hosts)) == 1 else f"{label} (host {host})"
+
+
+def release_leases(txn: Transaction, leases: Leases) -> None:
+    for host in sorted(txn.state()["locks"]):
+        txn.record("lock_released", {"host": host, "held": leases.release(host, txn.id)})
+
+
+# -- ending --------------------------------------------------------------------
+
+def commit(txn: Transaction, leases: Leases, *, expect: int | None = None) -> None:
+    """VALIDATE → DONE, releasing the transaction's leases."""
+    state = txn.state()
+    states.check_transition(txn.id, state["stage"], states.DONE)
+    if expect is not None and expect != state["version"]:
+        txn.record("note", {}, expect=expect)  # raises VersionConflict, writes nothing
+    release_leases(txn, leases)
+    txn.record("txn_commit", {})
+
+
+def fail(txn: Transaction, leases: Leases, reason: str) -> None:
+    """Any non-terminal stage → FAIL, releasing leases; aborts open steps."""
+    state = txn.state()
+    states.check_transition(txn.id, state["stage"], states.FAIL)
+    for name in list(state.get("open_steps") or {}):
+        txn.record("step_aborted", {"step": name, "reason": reason})
+    release_leases(txn, leases)
+    txn.record("txn_fail", {"reason": reason})
+
+
+# -- steps ----------------------------------------------------------------------
+
+class Step:
+    """A recorded unit of work; ``done`` when a previous run completed it."""
+
+    def __init__(self, name: str, done: bool, result):
+        self.name, self.done, self.result = name, done, result
+
+
+@contextmanager
+def step(txn: Transaction, name: str):
+    """Run a step once: ``with step(txn, "upload:web-1") as s: if not s.done: ...; s.result = x``.
+
+    A step completed by an earlier (interrupted) run is not redone: the body
+    sees ``s.done`` and the recorded ``s.result``.  A step that raises stays
+    open (the caller fails or compensates the transaction).
+    """
+    state = txn.state()
+    if name in state["steps"]:
+        yield Step(name, True, state["steps"][name])
+        return
+    txn.record("step_started", {"step": name})
+    s = Step(name, False, None)
+    yield s
+    txn.record("step_done", {"step": name, "result": s.result})
+
+
+# -- interruption and resume -------------------------------------------------
+
+def interrupted(state: dict) -> bool:
+    """A non-terminal transaction with a step open whose process is dead."""
+    if state["stage"] in states.TERMINAL:
+        return False
+    return any(actor_alive(who) is False for who in (state.get("open_steps") or {}).values())
+
+
+def display_stage(state: dict) -> str:
+    return "interrupted" if interrupted(state) else state["stage"]
+
+
+def resume(txn: Transaction, leases: Leases) -> list[str]:
+    """Take over an interrupted transaction: re-take its leases, close the
+    dead run's open steps.  Returns the names of those steps (their work may
+    or may not have happened; completed steps stay recorded)."""
+    state = txn.state()
+    if state["stage"] in states.TERMINAL:
+        raise TetraError(f"{txn.id}: is {state['stage']}; nothing to resume")
+    live = [who for who in (state.get("open_steps") or {}).values() if actor_alive(who)]
+    if live:
+        raise TetraError(f"{txn.id}: is still running ({live[0]})",
+                         hint="wait for it, or end that process first")
+    txn.record("resumed", {"stage": state["stage"]})
+    if state["locks"]:
+        take_leases(txn, leases, list(state["locks"]), label=state.get("target"))
+    aborted = list(state.get("open_steps") or {})
+    for name in aborted:
+        txn.record("step_aborted", {"step": name, "reason": "resumed after interruption"})
+    return aborted
+
+
+# -- verify and rebuild ----------------------------------------------------------
+
+@dataclass
+class Verdict:
+    ok: bool
+    events: int = 0
+    state_version: int | None = None
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+
+def verify(txn: Transaction) -> Verdict:
+    """Check the log (parseable, gapless, legal transitions) and that state.json
+    is exactly the replay of its prefix (``version`` events)."""
+    v = Verdict(ok=True)
+    try:
+        events = txn.events()
+    except log.LogCorrupt as exc:
+        return Verdict(ok=False, problems=[exc.message + (f" (hint: {exc.hint})" if exc.hint else "")])
+    v.events = len(events)
+    stage = None
+    for e in events:
+        src = stage
+        if e["type"] == "txn_start":
+            stage = states.NEW
+        elif e["type"] == "stage_changed":
+            stage = e["data"].get("to")
+        elif e["type"] in ("txn_commit", "txn_fail"):
+            stage = states.DONE if e["type"] == "txn_commit" else states.FAIL
+        if src is not None and stage != src and not states.allowed(src, stage):
+            v.problems.append(f"event {e['seq']}: illegal transition {src} → {stage}")
+        if src is None and e["type"] != "txn_start":
+            v.problems.append(f"event {e['seq']}: log does not start with txn_start")
+        if e.get("stage") != stage:
+            v.problems.append(f"event {e['seq']}: stage field {e.get('stage')} ≠ {stage}")
+    try:
+        on_disk = txn.state_file.read_bytes()
+        state = json.loads(on_disk)
+    except FileNotFoundError:
+        on_disk, state = None, None
+        v.notes.append("state.json missing (a crash before its first write); rebuild writes it")
+    except ValueError:
+        on_disk, state = None, None
+        v.problems.append("state.json does not parse")
+    if state is not None:
+        version = state.get("version")
+        v.state_version = version
+        if not isinstance(version, int) or not 0 < version <= len(events):
+            v.problems.append(f"state.json version {version!r} is not in the log (1..{len(events)})")
+        else:
+            expected = log.render(log.replay(events[:version]))
+            if expected != on_disk:
+                v.problems.append(f"state.json differs from the replay of events 1..{version}")
+            elif version < len(events):
+                v.notes.append(f"state.json is at version {version}, the log at {len(events)}: "
+                               f"a crash came between the two writes; 'txn rebuild {txn.id}' "
+                               "rolls it forward")
+    v.ok = not v.problems
+    return v
+
+
+def rebuild(txn: Transaction) -> dict:
+    """Recompute state.json from the log alone; a torn last line (an append
+    that never completed, so never acknowledged) is moved aside first."""
+    with txn._writing():
+        return _rebuild(txn)
+
+
+def _rebuild(txn: Transaction) -> dict:
+    try:
+        events = txn.events()
+    except log.LogCorrupt as exc:
+        if not exc.torn_tail:
+            raise
+        data = txn.events_file.read_bytes()
+        storage.write_bytes(txn.path / f"events.ndjson.torn-{log.now_iso()[:19].replace(':', '')}",
+                            data[exc.good_bytes:])
+        storage.write_bytes(txn.events_file, data[:exc.good_bytes])
+        events = txn.events()
+    state = log.replay(events)
+    storage.write_json(txn.state_file, state)
+    txn._cache = None
+    return state

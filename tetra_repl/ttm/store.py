@@ -1,0 +1,373 @@
+"""The file-based transaction store of SPEC 6.1.
+
+``DIR/<module>/txns/<id>/`` holds ``events.ndjson`` (the source of truth),
+``state.json`` (always ``render(replay(events))`` of some prefix), ``ctx/``,
+``build/`` and ``artifacts/``.  Every write goes through
+:meth:`Transaction.record`: one event appended (fsynced), then state.json
+replaced (temp + fsync + rename), both under the transaction's write lock, so
+``version`` equals the ``seq`` of the last event applied.
+"""
+
+from __future__ import annotations
+
+import getpass
+import hashlib
+import os
+import re
+import socket
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .. import storage
+from ..errors import TetraError
+from ..locking import FileLock
+from . import crash, log, states
+
+ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]*-\d{8}T\d{6}(-\d+)?$")
+
+
+class VersionConflict(TetraError):
+    """The transaction changed since the writer read it; nothing was written."""
+
+
+class TxnNotFound(TetraError):
+    """No transaction with that id (or no active one)."""
+
+
+def actor() -> str:
+    """``user@host:pid`` of this process."""
+    try:
+        user = getpass.getuser()
+    except Exception:  # no passwd entry (containers)
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}:{os.getpid()}"
+
+
+def slugify(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return slug[:40].strip("-") or "txn"
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def actor_alive(text: str | None) -> bool | None:
+    """Whether the process named by an actor string lives (None: another host)."""
+    if not text or ":" not in text:
+        return None
+    who, _, pid = text.rpartition(":")
+    if who.partition("@")[2] != socket.gethostname():
+        return None
+    try:
+        return pid_alive(int(pid))
+    except ValueError:
+        return None
+
+
+class Store:
+    """All transactions under one state directory.
+
+    ``bus`` (optional) receives ``txn.event`` and ``txn.stage_changed``.
+    """
+
+    def __init__(self, state_dir: str | os.PathLike, *, bus=None):
+        self.root = Path(state_dir)
+        self.bus = bus
+        self.actor = actor()
+
+    def txns_dir(self, module: str) -> Path:
+        return self.root / module / "txns"
+
+    # -- creating -----------------------------------------------------------
+    def create(self, module: str, description: str, *, target: str | None = None,
+               slug: str | None = None, actor_name: str | None = None,
+               params: dict | None = None, request: str = "") -> "Transaction":
+        """A new transaction in stage NEW; its id is ``slug-YYYYmmddTHHMMSS[-n]``."""
+        base = self.txns_dir(module)
+        base.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        stem = f"{slugify(slug or description)}-{stamp}"
+        for n in range(1, 10_000):
+            txn_id = stem if n == 1 else f"{stem}-{n}"
+            try:
+                os.mkdir(base / txn_id)  # exclusive: a collision never overwrites
+                break
+            except FileExistsError:
+                continue
+        else:
+            raise TetraError(f"cannot allocate a transaction id for {stem}")
+        path = base / txn_id
+        for sub in ("ctx", "build", "artifacts"):
+            (path / sub).mkdir()
+        storage.write_text(path / "ctx" / "000_policy.md", _POLICY)
+        storage.write_text(path / "ctx" / "010_request.md",
+                           f"# {description}\n\ntarget: {target or '-'}\nmodule: {module}\n"
+                           f"actor: {actor_name or self.actor}\n\n{request}".rstrip() + "\n")
+        txn = Transaction(self, path)
+        txn.record("txn_start", {"id": txn_id, "module": module, "description": description,
+                                 "target": target, "actor": actor_name or self.actor,
+                                 "params": params or {}}, expect=0)
+        return txn
+
+    # -- finding ------------------------------------------------------------
+    def modules(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.root.glob("*/txns") if p.is_dir())
+
+    def open(self, txn_id: str) -> "Transaction":
+        """The transaction with this id, in whichever module holds it."""
+        if "/" in txn_id or txn_id in ("", ".", "..", "active"):
+            raise TxnNotFound(f"no transaction {txn_id!r}")
+        for module in self.modules():
+            path = self.txns_dir(module) / txn_id
+            if path.is_dir():
+                return Transaction(self, path)
+        raise TxnNotFound(f"no transaction {txn_id!r}", hint="see 'txn ls'")
+
+    def ids(self, module: str | None = None) -> list[str]:
+        out = []
+        for m in [module] if module else self.modules():
+            d = self.txns_dir(m)
+            if d.is_dir():
+                out.extend(p.name for p in d.iterdir() if p.is_dir() and not p.is_symlink())
+        return out
+
+    def all(self, module: str | None = None) -> list["Transaction"]:
+        """Every transaction, newest first."""
+        txns = []
+        for m in [module] if module else self.modules():
+            d = self.txns_dir(m)
+            if d.is_dir():
+                txns.extend(Transaction(self, p) for p in d.iterdir()
+                            if p.is_dir() and not p.is_symlink())
+        return sorted(txns, key=lambda t: (t.created_key(), t.id), reverse=True)
+
+    # -- the active transaction -------------------------------------------
+    def set_active(self, txn: "Transaction") -> None:
+        """Point ``DIR/<module>/txns/active`` at ``txn`` (atomic symlink swap)."""
+        link = txn.path.parent / "active"
+        tmp = txn.path.parent / f".active.{os.getpid()}.tmp"
+        try:
+            tmp.unlink()
+        except FileNotFoundError:
+            pass
+        os.symlink(txn.id, tmp)
+        os.replace(tmp, link)
+
+    def active(self) -> "Transaction | None":
+        """The most recently activated transaction across modules."""
+        best = None
+        for module in self.modules():
+            link = self.txns_dir(module) / "active"
+            try:
+                mtime = link.lstat().st_mtime_ns
+                target = os.readlink(link)
+            except OSError:
+                continue
+            if (link.parent / target).is_dir() and (best is None or mtime > best[0]):
+                best = (mtime, link.parent / target)
+        return Transaction(self, best[1]) if best else None
+
+
+class Transaction:
+    """One transaction directory.  All writes go through :meth:`record`."""
+
+    def __init__(self, store: Store, path: Path):
+        self.store = store
+        self.path = Path(path)
+        self.id = self.path.name
+        self.module = self.path.parent.parent.name
+        self._cache: dict | None = None  # state as of our last write (version = seq)
+
+    events_file = property(lambda self: self.path / "events.ndjson")
+    state_file = property(lambda self: self.path / "state.json")
+
+    def created_key(self) -> str:
+        m = re.search(r"-(\d{8}T\d{6})(?:-(\d+))?$", self.id)
+        return f"{m.group(1)}{int(m.group(2) or 1):05d}" if m else ""
+
+    # -- reading ------------------------------------------------------------
+    def events(self) -> list[dict]:
+        """The whole log, checked (torn last line -> LogCorrupt)."""
+        return log.read_events(self.events_file, name=self.id)
+
+    def state(self) -> dict:
+        """The state: state.json when it is current, else replayed from the log."""
+        try:
+            cached = storage.read_json(self.state_file)
+        except (FileNotFoundError, ValueError):
+            cached = None
+        try:
+            seq = log.last_seq(self.events_file)
+        except FileNotFoundError:
+            raise TxnNotFound(f"{self.id}: has no events (its creation was interrupted)",
+                              hint=f"remove {self.path} if it is not wanted") from None
+        if cached is not None and cached.get("version") == seq:
+            return cached
+        return self.replay()
+
+    def replay(self, until: str | None = None) -> dict:
+        return log.replay(self.events(), until)
+
+    # -- writing ------------------------------------------------------------
+    @contextmanager
+    def _writing(self):
+        with FileLock(self.path / ".write.lock"):
+            yield
+
+    def record(self, kind: str, data: dict | None = None, *, expect: int | None = None,
+               to_stage: str | None = None) -> dict:
+        """Append one event and write state.json; returns the event.
+
+        ``expect`` is the version the caller read: if the transaction moved on
+        since, :class:`VersionConflict` is raised and nothing is written.
+        ``to_stage`` (for ``stage_changed``) is checked against the state machine.
+        """
+        if kind not in log.EVENT_TYPES:
+            raise ValueError(f"unknown event type {kind!r}")
+        data = dict(data or {})
+        with self._writing():
+            state = self._current()
+            if expect is not None and expect != state["version"]:
+                raise VersionConflict(
+                    f"{self.id}: version conflict: read version {expect}, now {state['version']}"
+                    " (another writer changed it); nothing was written",
+                    hint=f"look again with 'txn status {self.id}' and retry")
+            if state["stage"] in states.TERMINAL and kind != "txn_start":
+                raise states.IllegalTransition(
+                    f"{self.id}: is {state['stage']} (terminal); nothing more can be recorded")
+            if kind == "stage_changed":
+                states.check_transition(self.id, state["stage"], to_stage)
+                data = {"from": state["stage"], "to": to_stage, **data}
+            elif kind in ("txn_commit", "txn_fail"):
+                states.check_transition(self.id, state["stage"],
+                                        states.DONE if kind == "txn_commit" else states.FAIL)
+            event = {"seq": state["version"] + 1, "ts": log.now_iso(), "type": kind,
+                     "stage": _stage_after(kind, state["stage"], to_stage),
+                     "actor": self.store.actor, "data": data}
+            new_state = log.apply(_copy(state), event)
+            line = log.encode(event)
+            crash.point("append.before")
+            if crash.armed("append.torn"):
+                with open(self.events_file, "ab") as f:  # simulate a crash mid-append
+                    f.write(line[: len(line) // 2].encode())
+                    f.flush()
+                    os.fsync(f.fileno())
+                crash.point("append.torn")
+            storage.append_line(self.events_file, line)
+            crash.point("append.after")
+            storage.write_json(self.state_file, new_state)
+            crash.point("state.after")
+            self._cache = new_state
+        self._publish(event, new_state)
+        return event
+
+    def _current(self) -> dict:
+        """The state at the log's end (called under the write lock)."""
+        try:
+            seq = log.last_seq(self.events_file)
+        except FileNotFoundError:
+            seq = 0
+        if self._cache is not None and self._cache["version"] == seq:
+            return self._cache
+        if seq == 0:
+            return log.empty_state()
+        try:
+            cached = storage.read_json(self.state_file)
+            if cached.get("version") == seq:
+                return cached
+        except (FileNotFoundError, ValueError):
+            pass
+        return self.replay()  # state.json lags the log (crash between the two writes)
+
+    def _publish(self, event: dict, state: dict) -> None:
+        bus = self.store.bus
+        if bus is None:
+            return
+        payload = {"txn": self.id, "module": self.module, "event": event}
+        bus.publish("txn.event", payload)
+        if event["type"] in ("stage_changed", "txn_commit", "txn_fail", "txn_start"):
+            bus.publish("txn.stage_changed", {"txn": self.id, "module": self.module,
+                                              "stage": state["stage"],
+                                              "target": state["target"]})
+
+    # -- convenience writers -------------------------------------------------
+    def advance(self, stage: str, *, expect: int | None = None) -> None:
+        """Move forward to ``stage``, passing stages with no work of their own."""
+        current = self.state()["stage"]
+        for i, nxt in enumerate(states.path_to(current, stage)):
+            self.record("stage_changed", to_stage=nxt, expect=expect if i == 0 else None)
+
+    def add_evidence(self, source: str | os.PathLike, kind: str | None = None) -> dict:
+        """Copy ``source`` into ``ctx/1N0_<kind>.<ext>``, hashing it; record it."""
+        source = Path(source)
+        if not source.is_file():
+            raise TetraError(f"evidence file not found: {source}",
+                             hint="give the path of an existing file")
+        state = self.state()
+        n = len(state["evidence"]) + 1
+        kind = slugify(kind or source.stem.split(".")[0] or "file")
+        ext = "".join(source.suffixes[-2:]) if source.name.endswith((".tar.gz", ".tar.bz2", ".tar.xz")) \
+            else source.suffix
+        name = f"{90 + 10 * n:03d}_{kind}{ext}"
+        dest = self.path / "ctx" / name
+        digest, size = _copy_hashing(source, dest)
+        event = self.record("evidence_added", {"n": n, "file": f"ctx/{name}", "kind": kind,
+                                               "sha256": digest, "bytes": size,
+                                               "source": str(source.resolve())},
+                            expect=state["version"])
+        return event["data"]
+
+    def open_steps(self) -> dict:
+        return self.state().get("open_steps") or {}
+
+
+def _stage_after(kind: str, stage: str, to_stage: str | None) -> str:
+    if kind == "stage_changed":
+        return to_stage
+    if kind == "txn_commit":
+        return states.DONE
+    if kind == "txn_fail":
+        return states.FAIL
+    return stage
+
+
+def _copy(state: dict) -> dict:
+    import copy
+
+    return copy.deepcopy(state)
+
+
+def _copy_hashing(src: Path, dest: Path) -> tuple[str, int]:
+    h = hashlib.sha256()
+    size = 0
+    tmp = dest.with_name(f".{dest.name}.tmp")
+    with open(src, "rb") as fin, open(tmp, "wb") as fout:
+        while chunk := fin.read(1 << 20):
+            h.update(chunk)
+            fout.write(chunk)
+            size += len(chunk)
+        fout.flush()
+        os.fsync(fout.fileno())
+    os.replace(tmp, dest)
+    return h.hexdigest(), size
+
+
+_POLICY = """# Policy
+
+- Every state change of this transaction is an event in events.ndjson (the source of truth).
+- state.json is derived from the events; `txn rebuild ID` recomputes it.
+- Stages: NEW → SELECT → ASSEMBLE → EXECUTE → VALIDATE → DONE; any → FAIL.
+- Hosts are leased (DIR/locks/<host>.lock) from EXECUTE until DONE or FAIL.
+- Evidence files (ctx/100_…) are copies with their sha256 recorded.
+"""
