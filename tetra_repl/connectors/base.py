@@ -51,6 +51,18 @@ class ConnectError(ConnectorError):
     """Refused, reset or timed out while connecting (after retries)."""
 
 
+class ConnectionLost(ConnectorError):
+    """An established connection dropped, or the server stopped answering keepalives."""
+
+
+class TransferError(ConnectorError):
+    """A put/get failed: missing file, no such directory, checksum mismatch."""
+
+
+class Cancelled(ConnectorError):
+    """The work was cancelled (Ctrl-C) before it started on this host."""
+
+
 class Connector(ABC):
     """One host.  Implementations: ``local.LocalConnector``, ``ssh.SSHConnector``."""
 

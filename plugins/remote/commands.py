@@ -1,0 +1,204 @@
+"""Handlers of the remote commands (imported on first use of one of them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+from tetra_repl.connectors import ConnectorError, GroupResult, RunResult, fan_out, pool_for
+from tetra_repl.errors import CommandError, UsageError
+from tetra_repl.topology import describe_targets, resolve as resolve_plan
+
+from . import render
+
+
+def targets(ctx, args):
+    info = describe_targets(ctx.session)
+    if args.json or ctx.json:
+        ctx.out(json.dumps(info, indent=2))
+        return 0
+    for line in render.targets_listing(info):
+        ctx.out(line)
+    return 0
+
+
+def resolve(ctx, args):
+    plan = resolve_plan(ctx.session, args.target, connect=args.connect)
+    if args.json or ctx.json:
+        ctx.out(json.dumps(plan.to_dict(), indent=2))
+    else:
+        for line in render.resolve_table(plan):
+            ctx.out(line)
+    if args.connect and any(not e["check"]["ok"] for e in plan.levels[7]["hosts"]):
+        return 1
+    return 0
+
+
+def _parallel(args, plan) -> int:
+    if args.parallel is not None:
+        if args.parallel < 1:
+            raise UsageError("--parallel must be at least 1")
+        return args.parallel
+    return plan.parallel
+
+
+def exec_(ctx, args):
+    plan = resolve_plan(ctx.session, args.target)
+    command = list(args.command)
+    if not command:
+        raise UsageError("exec: missing COMMAND", hint="exec @target -- COMMAND…")
+    pool = pool_for(ctx.session)
+    many = len(plan.hosts) > 1
+    width = max(len(h.name) for h in plan.hosts)
+    quiet = ctx.json
+    cancel = threading.Event()
+
+    def run_on(host):
+        timeout = args.timeout if args.timeout is not None else host.setting("timeout")
+        if quiet:
+            out = err = None
+        elif many:
+            prefix = f"{host.name:<{width}} | "
+            out = lambda line: ctx.out(prefix + line)  # noqa: E731
+            err = lambda line: ctx.err(prefix + line)  # noqa: E731
+        else:
+            out, err = ctx.out, ctx.err
+        return pool.get(host).run(command, timeout=timeout, on_stdout=out, on_stderr=err,
+                                  cancel=cancel, capture=quiet)
+
+    results = fan_out(plan.hosts, run_on, parallel=_parallel(args, plan), cancel=cancel)
+    if quiet:
+        ctx.out(json.dumps(_json_results(plan, results), indent=2))
+        return 0 if results.ok else 1
+    if not many:
+        host = plan.hosts[0]
+        value = results[host.name]
+        if isinstance(value, BaseException):
+            raise value
+        if value.error:
+            raise CommandError(f"{host.name}: {value.error}", hint=_hint(value))
+        return value.exit_status
+    _summary(ctx, results, width)
+    return 0 if results.ok else 1
+
+
+def _hint(result: RunResult) -> str | None:
+    if result.error and result.error.startswith("command not found"):
+        return "check the command name and the PATH on the host"
+    return None
+
+
+def _describe(value) -> str:
+    if isinstance(value, ConnectorError):
+        return value.message
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    if isinstance(value, RunResult):
+        if value.error:
+            return value.error
+        return f"exit {value.exit_status}"
+    return str(value)
+
+
+def _summary(ctx, results: GroupResult, width: int) -> None:
+    failed = results.failed
+    ctx.out(f"-- {len(results)} hosts: {len(results) - len(failed)} ok, {len(failed)} failed")
+    for name, value in results.items():
+        status = "FAILED" if GroupResult.is_failure(value) else "ok"
+        took = f"{value.duration_s:6.2f}s" if isinstance(value, RunResult) else ""
+        ctx.out(f"   {name:<{width}}  {status:<6}  {_describe(value):<20} {took}".rstrip())
+
+
+def _json_results(plan, results: GroupResult) -> dict:
+    hosts = {}
+    for name, value in results.items():
+        if isinstance(value, RunResult):
+            hosts[name] = {"ok": value.ok, "exit_status": value.exit_status,
+                           "stdout": value.stdout, "stderr": value.stderr,
+                           "error": value.error, "duration_s": round(value.duration_s, 4)}
+        elif isinstance(value, dict):
+            hosts[name] = value
+        else:
+            hosts[name] = {"ok": False, "error": _describe(value)}
+    return {"target": plan.symbol, "ok": results.ok, "hosts": hosts}
+
+
+def transfer(ctx, args, verb: str):
+    plan = resolve_plan(ctx.session, args.target)
+    pool = pool_for(ctx.session)
+    many = len(plan.hosts) > 1
+    if verb == "put":
+        source = os.path.expanduser(args.local)
+        if not os.path.isfile(source):
+            what = "a directory (only files can be sent)" if os.path.isdir(source) else "no such local file"
+            raise CommandError(f"put: {what}: {args.local}")
+    elif many and "{host}" not in args.local and not os.path.isdir(args.local):
+        raise UsageError(f"get from {len(plan.hosts)} hosts: LOCAL must contain {{host}} "
+                         "or be an existing directory", hint="get @prod /etc/hostname 'out/{host}'")
+    stream = ctx.env.stderr
+    progress = None
+    if not ctx.json and _isatty(stream):
+        label = f"{verb} {os.path.basename(args.local if verb == 'put' else args.remote)}"
+        progress = render.Progress(stream, label, [h.name for h in plan.hosts])
+    cancel = threading.Event()
+
+    def one(host):
+        started = time.monotonic()
+        connector = pool.get(host)
+        report = (lambda done, total: progress.update(host.name, done, total)) if progress else None
+        if verb == "put":
+            digest = connector.put(args.local, args.remote, progress=report)
+            dest = args.remote
+        else:
+            dest = _local_dest(args.local, host.name, args.remote, many)
+            digest = connector.get(args.remote, dest, progress=report)
+        size = os.path.getsize(os.path.expanduser(args.local if verb == "put" else dest))
+        return {"ok": True, "sha256": digest, "bytes": size, "path": dest,
+                "seconds": time.monotonic() - started}
+
+    try:
+        results = fan_out(plan.hosts, one, parallel=_parallel(args, plan), cancel=cancel)
+    finally:
+        if progress:
+            progress.finish()
+    if ctx.json:
+        ctx.out(json.dumps(_json_results(plan, results), indent=2))
+        return 0 if results.ok else 1
+    if not many:
+        value = results[plan.hosts[0].name]
+        if isinstance(value, BaseException):
+            raise value
+    arrow = "->" if verb == "put" else "<-"
+    for name, value in results.items():
+        if isinstance(value, BaseException):
+            ctx.err(f"{name}: {verb} FAILED: {_describe(value)}")
+            continue
+        rate = value["bytes"] / max(value["seconds"], 1e-6)
+        where = args.local if verb == "put" else args.remote
+        ctx.out(f"{name}: {where} {arrow} {value['path'] if verb == 'get' else args.remote}  "
+                f"{render.human_bytes(value['bytes'])} in {value['seconds']:.2f}s "
+                f"({render.human_bytes(rate)}/s)  sha256 {value['sha256'][:16]}")
+    if many:
+        failed = results.failed
+        ctx.out(f"-- {len(results)} hosts: {len(results) - len(failed)} ok, {len(failed)} failed")
+    return 0 if results.ok else 1
+
+
+def _local_dest(local: str, host: str, remote: str, many: bool) -> str:
+    if "{host}" in local:
+        dest = local.replace("{host}", host)
+    elif many:
+        dest = os.path.join(local, host, os.path.basename(remote))
+    else:
+        return local
+    os.makedirs(os.path.dirname(os.path.abspath(os.path.expanduser(dest))), exist_ok=True)
+    return dest
+
+
+def _isatty(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False

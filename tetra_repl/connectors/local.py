@@ -1,0 +1,146 @@
+"""The local connector: commands as subprocesses of this machine, files by copy."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+
+from .base import Connector, ProgressCallback, RunResult, TransferError
+from .streams import CHUNK, LineSplitter, temp_name
+
+KILL_GRACE_S = 2.0
+
+
+class LocalConnector(Connector):
+    """Runs on this machine.  Each command gets its own process group, so a
+    timeout or cancel ends its children too."""
+
+    def __init__(self, host: str = "local", resolved=None):
+        self.host = host
+        self.resolved = resolved
+
+    def run(self, command: Sequence[str] | str, *, timeout: float | None = None,
+            on_stdout=None, on_stderr=None, cancel: threading.Event | None = None,
+            capture: bool = True) -> RunResult:
+        argv = ["sh", "-c", command] if isinstance(command, str) else [str(w) for w in command]
+        started = time.monotonic()
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, start_new_session=True)
+        except FileNotFoundError:
+            return RunResult(self.host, 127, stderr=f"{argv[0]}: command not found\n",
+                             error=f"command not found: {argv[0]}")
+        except PermissionError:
+            return RunResult(self.host, 126, error=f"permission denied: {argv[0]}")
+        out = LineSplitter(on_stdout, capture)
+        err = LineSplitter(on_stderr, capture)
+        readers = [threading.Thread(target=_pump, args=(proc.stdout, out), daemon=True),
+                   threading.Thread(target=_pump, args=(proc.stderr, err), daemon=True)]
+        for reader in readers:
+            reader.start()
+        error = None
+        deadline = None if timeout is None else started + timeout
+        while True:
+            try:
+                proc.wait(timeout=0.05)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            if cancel is not None and cancel.is_set():
+                error = "cancelled"
+            elif deadline is not None and time.monotonic() >= deadline:
+                error = f"timed out after {timeout:g}s (command ended)"
+            if error:
+                _end_group(proc)
+                break
+        for reader in readers:
+            reader.join(timeout=2)
+        out.close()
+        err.close()
+        status = None if error else proc.returncode
+        return RunResult(self.host, status, out.text, err.text,
+                         time.monotonic() - started, error)
+
+    def put(self, local_path: str, remote_path: str, *,
+            progress: ProgressCallback | None = None) -> str:
+        return _copy(local_path, remote_path, progress, self.host, "put")
+
+    def get(self, remote_path: str, local_path: str, *,
+            progress: ProgressCallback | None = None) -> str:
+        return _copy(remote_path, local_path, progress, self.host, "get")
+
+
+def _pump(stream, splitter: LineSplitter) -> None:
+    try:
+        while chunk := stream.read1(65536):
+            splitter.feed(chunk)
+    except (OSError, ValueError):
+        pass
+    finally:
+        stream.close()
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the command's process group, then SIGKILL what is left after a grace."""
+    for sig, wait in ((signal.SIGTERM, KILL_GRACE_S), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            if sig == signal.SIGTERM:
+                # the leader is gone; stragglers in its group still get the KILL
+                try:
+                    os.killpg(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def _copy(source: str, dest: str, progress, host: str, verb: str) -> str:
+    """Copy with a sha256 of what was written, into a temp file renamed at the end."""
+    source = os.path.expanduser(source)
+    dest = os.path.expanduser(dest)
+    if not os.path.isfile(source):
+        side = "local" if verb == "put" else "remote"
+        raise TransferError(f"{verb}: no such {side} file: {source}"
+                            + ("" if verb == "put" else f" on {host}"))
+    if os.path.isdir(dest) or dest.endswith("/"):
+        dest = os.path.join(dest, os.path.basename(source))
+    parent = os.path.dirname(dest) or "."
+    if not os.path.isdir(parent):
+        raise TransferError(f"{verb}: no such directory: {parent}" + (f" on {host}" if verb == "put" else ""))
+    total = os.path.getsize(source)
+    tmp = temp_name(dest)
+    digest = hashlib.sha256()
+    done = 0
+    try:
+        with open(source, "rb") as src, open(tmp, "wb") as dst:
+            while chunk := src.read(CHUNK):
+                dst.write(chunk)
+                digest.update(chunk)
+                done += len(chunk)
+                if progress:
+                    progress(done, total)
+            dst.flush()
+            os.fsync(dst.fileno())
+        shutil.copymode(source, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if progress and total == 0:
+        progress(0, 0)
+    return digest.hexdigest()

@@ -1,0 +1,72 @@
+"""Shared pieces of connectors: line splitting, checksums, quoting, atomic local writes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shlex
+from collections.abc import Callable, Sequence
+
+CHUNK = 1 << 20
+
+
+class LineSplitter:
+    """Feed bytes, get whole decoded lines (no newline) through ``emit``; keeps a copy if asked."""
+
+    def __init__(self, emit: Callable[[str], None] | None, capture: bool):
+        self.emit = emit
+        self.capture = capture
+        self.parts: list[str] = []
+        self._pending = b""
+
+    def feed(self, data: bytes) -> None:
+        if not data:
+            return
+        data = self._pending + data
+        *lines, self._pending = data.split(b"\n")
+        for line in lines:
+            self._line(line)
+
+    def close(self) -> None:
+        if self._pending:
+            self._line(self._pending, newline=False)
+            self._pending = b""
+
+    def _line(self, raw: bytes, newline: bool = True) -> None:
+        text = raw.decode("utf-8", errors="replace")
+        if self.capture:
+            self.parts.append(text + ("\n" if newline else ""))
+        if self.emit is not None:
+            self.emit(text.rstrip("\r"))
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+def quote_command(command: Sequence[str] | str) -> str:
+    """A list becomes one shell-quoted word per element; a string is used as written."""
+    if isinstance(command, str):
+        return command
+    return " ".join(shlex.quote(str(word)) for word in command)
+
+
+def sha256_file(path: str, progress: Callable[[int], None] | None = None) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(CHUNK):
+            digest.update(chunk)
+            if progress:
+                progress(len(chunk))
+    return digest.hexdigest()
+
+
+def temp_name(path: str) -> str:
+    """A sibling of ``path`` to write into before the atomic rename."""
+    head, tail = os.path.split(path)
+    return os.path.join(head, f".{tail}.tetra-{os.getpid()}.part")
+
+
+def not_found_in(stderr: str, exit_status: int | None) -> bool:
+    """Whether a shell's exit 127 means the command itself was not found."""
+    return exit_status == 127 and ("not found" in stderr or "No such file" in stderr)

@@ -1,0 +1,259 @@
+"""Read and validate a topology file (TOML, or JSON with the same structure).
+
+Errors name the file, the line where it can be found, the key path and what
+is wrong::
+
+    topology.toml:12: targets.prod.hosts[2].port: expected an integer, got 'x'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import TetraError
+from .schema import HOST_ONLY, SETTINGS
+
+TOP_LEVEL = ("defaults", "aliases", "targets")
+
+
+class TopologyError(TetraError):
+    """The topology file cannot be read or is not valid."""
+
+
+@dataclass(frozen=True)
+class HostEntry:
+    """One host of a target as written: name, address, roles, its own settings."""
+
+    name: str
+    host: str | None = None
+    roles: tuple[str, ...] = ()
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class TargetEntry:
+    name: str
+    hosts: tuple[HostEntry, ...]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def roles(self) -> list[str]:
+        return sorted({r for h in self.hosts for r in h.roles})
+
+
+@dataclass
+class Topology:
+    """A validated topology.  ``path`` is None for the empty built-in one."""
+
+    path: Path | None = None
+    defaults: dict[str, Any] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    targets: dict[str, TargetEntry] = field(default_factory=dict)
+
+
+def load(path: Path) -> Topology:
+    """Parse and validate ``path``; raises :class:`TopologyError`."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise TopologyError(f"topology file not found: {path}",
+                            hint="pass --topology FILE or create DIR/topology.toml") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TopologyError(f"cannot read topology {path}: {getattr(exc, 'strerror', exc)}") from None
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TopologyError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} "
+                                f"(column {exc.colno})") from None
+    else:
+        import tomllib
+
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            line = re.search(r"at line (\d+)", str(exc))
+            where = f"{path}:{line.group(1)}" if line else str(path)
+            raise TopologyError(f"{where}: invalid TOML: {exc}") from None
+    return _Validator(path, text).topology(data)
+
+
+class _Validator:
+    def __init__(self, path: Path, text: str):
+        self.path = path
+        self.text = text
+
+    def fail(self, keys: list, what: str, hint: str | None = None):
+        dotted = _dotted(keys)
+        line = _line_of(self.text, keys)
+        where = f"{self.path}:{line}" if line else str(self.path)
+        raise TopologyError(f"{where}: {dotted}: {what}" if dotted else f"{where}: {what}",
+                            hint=hint)
+
+    def topology(self, data: Any) -> Topology:
+        if not isinstance(data, dict):
+            self.fail([], "the top level must be a table of defaults, aliases and targets")
+        for key in data:
+            if key not in TOP_LEVEL:
+                self.unknown([key], key, TOP_LEVEL)
+        defaults = self.settings(data.get("defaults", {}), ["defaults"])
+        aliases = self.aliases(data.get("aliases", {}))
+        raw_targets = data.get("targets", {})
+        if not isinstance(raw_targets, dict):
+            self.fail(["targets"], f"expected a table of targets, got {_kind(raw_targets)}")
+        targets = {name: self.target(name, value) for name, value in raw_targets.items()}
+        for alias in aliases:
+            if alias in targets:
+                self.fail(["aliases", alias], f"alias shadows the target {alias!r}")
+        return Topology(self.path, defaults, aliases, targets)
+
+    def unknown(self, keys: list, key: str, known) -> None:
+        import difflib
+
+        close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.6)
+        self.fail(keys, "unknown key" + (f" (did you mean {close[0]!r}?)" if close else ""),
+                  hint=None if close else "known keys: " + ", ".join(sorted(known)))
+
+    def aliases(self, raw: Any) -> dict[str, str]:
+        if not isinstance(raw, dict):
+            self.fail(["aliases"], f"expected a table of name = \"target\", got {_kind(raw)}")
+        for name, value in raw.items():
+            if not isinstance(value, str) or not value:
+                self.fail(["aliases", name], f"expected a target name, got {_kind(value)}")
+        for start in raw:
+            seen = [start]
+            name = _alias_name(raw[start])
+            while name in raw:
+                if name in seen:
+                    cycle = " -> ".join(seen[seen.index(name):] + [name])
+                    self.fail(["aliases", start], f"alias cycle: {cycle}")
+                seen.append(name)
+                name = _alias_name(raw[name])
+        return dict(raw)
+
+    def target(self, name: str, raw: Any) -> TargetEntry:
+        keys = ["targets", name]
+        if not isinstance(raw, dict):
+            self.fail(keys, f"expected a table with hosts = [...], got {_kind(raw)}")
+        if "hosts" not in raw:
+            self.fail(keys, "missing key 'hosts'", hint='e.g. hosts = ["web-1"]')
+        hosts_raw = raw["hosts"]
+        if not isinstance(hosts_raw, list):
+            self.fail(keys + ["hosts"], f"expected a list of hosts, got {_kind(hosts_raw)}")
+        if not hosts_raw:
+            self.fail(keys + ["hosts"], "empty host list")
+        hosts: list[HostEntry] = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(hosts_raw):
+            host = self.host(item, keys + ["hosts", i])
+            if host.name in seen:
+                self.fail(keys + ["hosts", i], f"duplicate host name {host.name!r} "
+                          f"(also hosts[{seen[host.name]}])")
+            seen[host.name] = i
+            hosts.append(host)
+        settings = self.settings({k: v for k, v in raw.items() if k != "hosts"}, keys,
+                                 extra=("hosts",))
+        return TargetEntry(name, tuple(hosts), settings)
+
+    def host(self, raw: Any, keys: list) -> HostEntry:
+        if isinstance(raw, str):
+            if not raw.strip():
+                self.fail(keys, "empty host name")
+            return HostEntry(raw)
+        if not isinstance(raw, dict):
+            self.fail(keys, f"expected a host name or a table, got {_kind(raw)}")
+        for key in ("name", "host"):
+            if key in raw and (not isinstance(raw[key], str) or not raw[key]):
+                self.fail(keys + [key], f"expected a non-empty string, got {_kind(raw[key])}")
+        name = raw.get("name") or raw.get("host")
+        if not name:
+            self.fail(keys, "a host needs a name or a host", hint='{ name = "web-1", host = "10.0.0.11" }')
+        roles = raw.get("roles", [])
+        if isinstance(roles, str):
+            roles = [roles]
+        if not isinstance(roles, list) or not all(isinstance(r, str) and r for r in roles):
+            self.fail(keys + ["roles"], f"expected a list of role names, got {_kind(roles)}")
+        settings = self.settings({k: v for k, v in raw.items() if k not in HOST_ONLY}, keys,
+                                 extra=tuple(HOST_ONLY))
+        return HostEntry(name, raw.get("host"), tuple(roles), settings)
+
+    def settings(self, raw: Any, keys: list, extra: tuple[str, ...] = ()) -> dict[str, Any]:
+        if not isinstance(raw, dict):
+            self.fail(keys, f"expected a table, got {_kind(raw)}")
+        out: dict[str, Any] = {}
+        for key, value in raw.items():
+            setting = SETTINGS.get(key)
+            if setting is None:
+                self.unknown(keys + [key], key, [*SETTINGS, *extra])
+            out[key] = self.value(setting, value, keys + [key])
+        return out
+
+    def value(self, setting, value: Any, keys: list) -> Any:
+        t = setting.type
+        if t == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+            self.fail(keys, f"expected an integer, got {_kind(value)}")
+        if t == "float":
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.fail(keys, f"expected a number, got {_kind(value)}")
+            value = float(value)
+        if t == "bool" and not isinstance(value, bool):
+            self.fail(keys, f"expected true or false, got {_kind(value)}")
+        if t == "str" and not isinstance(value, str):
+            self.fail(keys, f"expected a string, got {_kind(value)}")
+        if t == "str|list":
+            if isinstance(value, str):
+                value = [value]
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                self.fail(keys, f"expected a string or a list of strings, got {_kind(value)}")
+        if setting.choices and value not in setting.choices:
+            self.fail(keys, f"must be one of {', '.join(setting.choices)} (got {value!r})")
+        if setting.minimum is not None and value < setting.minimum:
+            self.fail(keys, f"must be at least {setting.minimum:g} (got {value!r})")
+        return value
+
+
+def _alias_name(text: str) -> str:
+    """The target name an alias points at (``prod:web`` -> ``prod``)."""
+    return re.split(r"[:\[]", text.lstrip("@"), maxsplit=1)[0]
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return f"a boolean ({str(value).lower()})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        return f"{value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a table"
+    return type(value).__name__
+
+
+def _dotted(keys: list) -> str:
+    out = ""
+    for key in keys:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out
+
+
+def _line_of(text: str, keys: list) -> int | None:
+    """Best-effort line number of a key path in TOML or JSON text."""
+    names = [k for k in keys if isinstance(k, str)]
+    if not names:
+        return None
+    pos = 0
+    for name in names:
+        pattern = re.compile(r"(?m)(^|[\s\[.{,])[\"']?" + re.escape(name) + r"[\"']?\s*[=:\].]")
+        match = pattern.search(text, pos)
+        if match is None:
+            break
+        pos = match.start() + len(match.group(1))
+    else:
+        return text.count("\n", 0, pos) + 1
+    return text.count("\n", 0, pos) + 1 if pos else None

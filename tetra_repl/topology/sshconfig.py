@@ -1,0 +1,119 @@
+"""ssh_config support: which names it defines, and what it says about a host.
+
+Listing names (for ``targets``, completion and "did you mean") reads the
+``Host`` lines directly; looking a host up uses paramiko's SSHConfig, imported
+only then, so resolving ``@local`` never imports paramiko.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from pathlib import Path
+from typing import Any
+
+# ssh_config keyword -> topology setting
+_MAPPED = {"user": "user", "port": "port", "proxyjump": "proxy_jump",
+           "connecttimeout": "connect_timeout", "serveraliveinterval": "keepalive_interval",
+           "serveralivecountmax": "keepalive_count_max"}
+_NUMERIC = {"port": int, "connect_timeout": float, "keepalive_interval": float,
+            "keepalive_count_max": int}
+
+
+class SSHConfigFile:
+    """One ssh_config file, re-read when its modification time changes."""
+
+    def __init__(self, path: Path | None):
+        self.path = Path(path).expanduser() if path else None
+        self._stamp: tuple | None = None
+        self._patterns: list[str] = []
+        self._config = None
+
+    def _refresh(self) -> None:
+        stamp = _stamp(self.path)
+        if stamp != self._stamp:
+            self._stamp = stamp
+            self._config = None
+            self._patterns = _host_patterns(self.path) if stamp else []
+
+    def names(self) -> list[str]:
+        """Literal host names (no wildcards, no negations) the file defines."""
+        self._refresh()
+        return sorted({p for p in self._patterns if not any(c in p for c in "*?!")})
+
+    def matches(self, name: str) -> bool:
+        """Whether a ``Host`` pattern other than a bare ``*`` matches ``name``."""
+        self._refresh()
+        negated = [p[1:] for p in self._patterns if p.startswith("!")]
+        if any(fnmatch.fnmatchcase(name, p) for p in negated):
+            return False
+        return any(p != "*" and not p.startswith("!") and fnmatch.fnmatchcase(name, p)
+                   for p in self._patterns)
+
+    def lookup(self, name: str) -> dict[str, Any]:
+        """What the file says about ``name``: hostname, settings, StrictHostKeyChecking…
+
+        Returns ``{"hostname": str, "settings": {topology key: value}, "raw": {...}}``.
+        """
+        self._refresh()
+        if not self._stamp:
+            return {"hostname": None, "settings": {}, "raw": {}}
+        if self._config is None:
+            from paramiko.config import SSHConfig
+
+            self._config = SSHConfig.from_path(str(self.path))
+        raw = dict(self._config.lookup(name))
+        settings: dict[str, Any] = {}
+        for key, setting in _MAPPED.items():
+            if key in raw:
+                value = raw[key]
+                if setting in _NUMERIC:
+                    try:
+                        value = _NUMERIC[setting](value)
+                    except ValueError:
+                        continue
+                settings[setting] = value
+        if "identityfile" in raw:
+            settings["identity_file"] = [os.path.expanduser(p) for p in raw["identityfile"]]
+        if "userknownhostsfile" in raw:
+            settings["known_hosts"] = [os.path.expanduser(p)
+                                       for p in str(raw["userknownhostsfile"]).split()]
+        strict = str(raw.get("stricthostkeychecking", "")).lower()
+        if strict == "accept-new":
+            settings["host_key_policy"] = "accept-new"
+        elif strict in ("yes", "ask"):
+            settings["host_key_policy"] = "reject"
+        # StrictHostKeyChecking=no accepts even changed keys; tetra never does, so it
+        # is read as accept-new (first key recorded, a changed key still refused).
+        elif strict in ("no", "off"):
+            settings["host_key_policy"] = "accept-new"
+        if str(raw.get("identitiesonly", "")).lower() == "yes":
+            settings["identities_only"] = True
+        if settings.get("proxy_jump", "").lower() == "none":
+            settings.pop("proxy_jump")
+        hostname = raw.get("hostname") if raw.get("hostname") != name else None
+        return {"hostname": hostname, "settings": settings,
+                "host_key_alias": raw.get("hostkeyalias"), "raw": raw}
+
+
+def _stamp(path: Path | None) -> tuple | None:
+    if path is None:
+        return None
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def _host_patterns(path: Path) -> list[str]:
+    patterns: list[str] = []
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return patterns
+    for line in lines:
+        words = line.strip().replace("=", " ", 1).split()
+        if len(words) >= 2 and words[0].lower() == "host":
+            patterns.extend(w.strip('"') for w in words[1:])
+    return patterns
