@@ -1,5 +1,14 @@
-"""tetra plugin: service manager."""
+"""tetra plugin ``tsm``: a PM2-class service manager with one small supervisor per process.
 
-from tetra_repl.plugin import Plugin
+``plugin`` is built on first access, so that ``python -m
+tetra_plugins.tsm.supervisor`` (which imports this package) loads nothing but
+the stdlib-only supervisor modules.
+"""
 
-plugin = Plugin("tsm", help="service manager")
+
+def __getattr__(name):
+    if name == "plugin":
+        from .commands import plugin
+
+        return plugin
+    raise AttributeError(name)

@@ -1,0 +1,236 @@
+"""Talking to supervisors and processes: spawn, probe, wait for start, stop many.
+
+A managed process is identified by pid *and* create time (pid reuse); a
+supervisor is alive while it holds ``PROCDIR/.supervisor.lock`` (the kernel
+drops the lock when it dies, even by SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tetra_repl.locking import FileLock, LockTimeout
+
+from . import procfs
+from .supervisor import LOCK_NAME
+
+POLL = 0.005
+
+
+def spawn_supervisor(procdir: Path, adopt: bool = False) -> int:
+    """Start a detached supervisor (own session) for ``procdir``; returns its pid."""
+    argv = [sys.executable, "-m", "tetra_plugins.tsm.supervisor", str(procdir)]
+    if adopt:
+        argv.append("--adopt")
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+                            cwd="/")
+    return proc.pid
+
+
+def supervisor_alive(procdir: Path) -> bool:
+    """True while some supervisor holds the process's lock."""
+    path = procdir / LOCK_NAME
+    if not path.exists():
+        return False
+    lock = FileLock(path, timeout=0)
+    try:
+        lock.acquire()
+    except LockTimeout:
+        return True
+    lock.release()
+    return False
+
+
+def process_alive(meta: dict) -> bool:
+    """The managed process of ``meta`` runs (pid and create time match)."""
+    return procfs.alive(meta.get("pid"), meta.get("pid_create_time"))
+
+
+def supervisor_pid(meta: dict) -> int | None:
+    """The supervisor's pid if that exact process still runs."""
+    pid = meta.get("supervisor_pid")
+    if pid and procfs.alive(pid, meta.get("supervisor_create_time")):
+        return int(pid)
+    return None
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.2)
+        try:
+            s.connect((host, port))
+            return True
+        except OSError:
+            return False
+
+
+def port_holder(port: int) -> str | None:
+    """``pid P (command)`` of the process listening on ``port``, via psutil."""
+    import psutil
+
+    try:
+        conns = psutil.net_connections(kind="inet")
+    except psutil.Error:
+        return None
+    for c in conns:
+        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
+            try:
+                cmd = " ".join(psutil.Process(c.pid).cmdline())
+            except psutil.Error:
+                cmd = "?"
+            return f"pid {c.pid} ({cmd})"
+    return None
+
+
+def tail(path: Path, n: int = 10) -> list[str]:
+    """The last ``n`` lines of a text file ([] if missing)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 65536))
+            data = f.read()
+    except OSError:
+        return []
+    return data.decode(errors="replace").splitlines()[-n:]
+
+
+@dataclass
+class StartResult:
+    ok: bool
+    meta: dict
+    reason: str = ""
+
+
+def wait_started(store, name: str, port: int | None, timeout: float) -> StartResult:
+    """Wait until the process is alive (and accepting on ``port``), or explain why not."""
+    deadline = time.monotonic() + timeout
+    procdir = store.proc_dir(name)
+    meta: dict = {}
+    while True:
+        meta = store.read(name) or meta
+        status = meta.get("status")
+        if status == "online" and process_alive(meta):
+            if not port or port_open(port):
+                return StartResult(True, meta)
+        elif status in ("errored", "stopped", "crashed") and (
+                status != "crashed" or meta.get("restart_policy") == "no"):
+            return StartResult(False, meta, _why(store, meta, port, status))
+        if time.monotonic() >= deadline:
+            if status == "launching" and not supervisor_alive(procdir):
+                return StartResult(False, meta, "the supervisor did not start (see "
+                                   f"{procdir / '.supervisor.log'})")
+            what = f"accepting connections on port {port}" if port else "alive"
+            return StartResult(False, meta, f"not {what} after {timeout:g}s"
+                               + _detail(store, meta, port))
+        time.sleep(POLL if time.monotonic() + 0.2 < deadline else 0.02)
+
+
+def _why(store, meta: dict, port: int | None, status: str) -> str:
+    how = meta.get("error") or _exit_text(meta.get("exit_code"))
+    return f"{status}: {how}" + _detail(store, meta, port)
+
+
+def _exit_text(code) -> str:
+    if code is None:
+        return "exited"
+    return f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+
+
+def _detail(store, meta: dict, port: int | None) -> str:
+    if port:
+        holder = port_holder(port)
+        own = meta.get("pid")
+        if holder and not (own and holder.startswith(f"pid {own} ")):
+            return f"\nport {port} is in use by {holder}"
+    lines = tail(store.processes / meta.get("name", "") / "current.err", 10)
+    if lines:
+        return "\nlast lines of stderr:\n" + "\n".join("  " + line for line in lines)
+    return ""
+
+
+def stop_many(store, metas: list[dict], timeout: float = 5.0) -> list[dict]:
+    """Stop every process in ``metas`` together: signal all, then wait for all.
+
+    Supervisors get SIGTERM and stop their child's group; a process whose
+    supervisor is gone gets SIGTERM on its group from here.  After ``timeout``
+    every survivor's group gets SIGKILL.  Returns the final metas.
+    """
+    pending: dict[str, dict] = {}
+    orphans: dict[str, dict] = {}
+    for meta in metas:
+        name = meta["name"]
+        procdir = store.proc_dir(name)
+        sup = supervisor_pid(meta)
+        if sup is not None and supervisor_alive(procdir):
+            _kill(sup, signal.SIGTERM)
+            pending[name] = meta
+        elif process_alive(meta):
+            _killpg(meta["pid"], signal.SIGTERM)
+            orphans[name] = meta
+        else:
+            orphans[name] = meta
+    deadline = time.monotonic() + timeout
+    killed = False
+    while True:
+        pending = {n: m for n, m in pending.items() if supervisor_alive(store.proc_dir(n))}
+        live_orphans = [m for m in orphans.values() if process_alive(m)]
+        if not pending and not live_orphans:
+            break
+        if time.monotonic() >= deadline and not killed:
+            killed = True
+            for m in [*pending.values(), *live_orphans]:
+                fresh = store.read(m["name"]) or m
+                if process_alive(fresh):
+                    _killpg(fresh["pid"], signal.SIGKILL)
+            deadline = time.monotonic() + 2.0
+        elif killed and time.monotonic() >= deadline:
+            for m in pending.values():  # a wedged supervisor: stop waiting for it
+                sup = supervisor_pid(m)
+                if sup:
+                    _kill(sup, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    results = []
+    for meta in metas:
+        name = meta["name"]
+        fresh = store.read(name) or meta
+        if fresh.get("status") != "stopped" or fresh.get("pid"):
+            fresh = store.update_unsupervised(name, status="stopped", pid=None,
+                                              stopped_at=time.time()) or fresh
+            _unlink(store.proc_dir(name) / f"{name}.pid")
+        results.append(fresh)
+    return results
+
+
+def _kill(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _killpg(pid: int, sig: int) -> None:
+    group = procfs.pgid(pid)
+    try:
+        if group == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass

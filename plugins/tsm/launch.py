@@ -1,0 +1,252 @@
+"""Starting processes: what a command is, what it is called, which port it serves.
+
+Names and ports follow SPEC 8::
+
+    python -m http.server 8000  (in ~/my-api)  -> my-api-http-8000, port 8000
+    node app.js 3000            (in ~/backend) -> backend-app-3000,  port 3000
+    --name web --port 7777                     -> web-7777
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tetra_repl.errors import CommandError, UsageError
+
+from . import control, envfile
+from .store import Store, check_name, sanitize
+from .supervisor import DEFAULTS
+
+_PYTHON = re.compile(r"python(\d+(\.\d+)?)?\Z")
+_ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+INTERPRETERS = {"node": "node", "nodejs": "node", "bash": "bash", "sh": "bash", "zsh": "bash",
+                "dash": "bash"}
+SCRIPT_TYPES = {".py": ("python3", "python"), ".js": ("node", "node"), ".mjs": ("node", "node"),
+                ".cjs": ("node", "node"), ".sh": ("bash", "bash")}
+POLICIES = ("always", "on-failure", "no")
+
+
+@dataclass
+class StartRequest:
+    """What the user asked ``tsm start`` for (flags plus command words)."""
+
+    command: list[str]
+    name: str | None = None
+    port: int | None = None
+    env_file: str | None = None
+    cwd: str | None = None
+    restart: str = "on-failure"
+    max_restarts: int = 15
+    prehook: str | None = None
+    timeout: float = 10.0
+    log_max_bytes: int = DEFAULTS["log_max_bytes"]
+    log_keep: int = DEFAULTS["log_keep"]
+    kill_timeout: float = DEFAULTS["kill_timeout"]
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass
+class Analysis:
+    command: list[str]
+    interpreter: str | None
+    process_type: str
+    label: str  # module or script stem or binary name, for the derived name
+    args: list[str]  # the arguments after the script/module
+
+
+def analyse(command: list[str]) -> Analysis:
+    """Interpreter and process type of ``command``; ``app.py`` gains ``python3``."""
+    words = list(command)
+    lead = 0
+    while lead < len(words) and _ASSIGN.match(words[lead]):
+        lead += 1
+    if lead == len(words):
+        raise UsageError("tsm start: no command given", hint="tsm start [--name N] -- COMMAND…")
+    first = words[lead]
+    base = os.path.basename(first)
+    ext = os.path.splitext(base)[1]
+    if ext in SCRIPT_TYPES and not _PYTHON.match(base):
+        interp, kind = SCRIPT_TYPES[ext]
+        words.insert(lead, interp)
+        base = interp
+    rest = words[lead + 1:]
+    if _PYTHON.match(base):
+        kind = "python"
+        if "-m" in rest and rest.index("-m") + 1 < len(rest):
+            i = rest.index("-m")
+            return Analysis(words, _which(words[lead]), kind, rest[i + 1].split(".")[0],
+                            rest[i + 2:])
+    elif base in INTERPRETERS:
+        kind = INTERPRETERS[base]
+    else:
+        return Analysis(words, None, "binary", base, rest)
+    script_at = next((i for i, w in enumerate(rest) if not w.startswith("-")), None)
+    if script_at is None:
+        return Analysis(words, _which(words[lead]), kind, base, [])
+    label = os.path.splitext(os.path.basename(rest[script_at]))[0]
+    return Analysis(words, _which(words[lead]), kind, label, rest[script_at + 1:])
+
+
+def _which(program: str) -> str:
+    return shutil.which(program) or program
+
+
+def discover_port(request: StartRequest, analysis: Analysis, env: dict[str, str]) -> int | None:
+    """``--port``, PORT= in the env file, PORT= in the command, a known server's argument."""
+    if request.port:
+        return request.port
+    for value in (env.get("PORT"),
+                  *(w.split("=", 1)[1] for w in analysis.command if w.startswith("PORT="))):
+        if value and value.isdigit():
+            return int(value)
+    if analysis.process_type in ("python", "node"):
+        for word in analysis.args:
+            if word.isdigit() and 0 < int(word) < 65536:
+                return int(word)
+            if not word.startswith("-"):
+                break
+    for i, word in enumerate(analysis.args):
+        if word == "--port" and i + 1 < len(analysis.args) and analysis.args[i + 1].isdigit():
+            return int(analysis.args[i + 1])
+        if word.startswith("--port=") and word[7:].isdigit():
+            return int(word[7:])
+    return None
+
+
+def derive_name(request: StartRequest, analysis: Analysis, cwd: str, port: int | None) -> str:
+    """``--name`` or ``{cwd basename}-{module or script}``, then ``-{port}``."""
+    if request.name:
+        name = check_name(request.name)
+    else:
+        name = sanitize(f"{os.path.basename(cwd.rstrip('/')) or 'root'}-{analysis.label}")
+    if port and not name.endswith(f"-{port}"):
+        name = f"{name}-{port}"
+    return check_name(name)
+
+
+def build_meta(request: StartRequest) -> tuple[dict, bool]:
+    """meta.json for a new process (no id yet) and whether its name was explicit."""
+    cwd = os.path.abspath(os.path.expanduser(request.cwd or os.getcwd()))
+    if not os.path.isdir(cwd):
+        raise CommandError(f"tsm start: no such directory {cwd}")
+    env: dict[str, str] = {}
+    env_file = None
+    if request.env_file:
+        env_file = os.path.abspath(os.path.join(cwd, os.path.expanduser(request.env_file)))
+        try:
+            env = envfile.load(env_file)
+        except OSError as exc:
+            raise CommandError(f"tsm start: cannot read env file {env_file}: {exc.strerror}") from None
+        except envfile.EnvFileError as exc:
+            raise CommandError(f"tsm start: {exc}") from None
+    if request.restart not in POLICIES:
+        raise UsageError(f"tsm start: --restart must be one of {', '.join(POLICIES)}")
+    analysis = analyse(request.command)
+    port = discover_port(request, analysis, env)
+    if port is not None and not 0 < port < 65536:
+        raise UsageError(f"tsm start: port {port} is out of range")
+    meta = {
+        "name": derive_name(request, analysis, cwd, port),
+        "pid": None, "command": analysis.command, "port": port, "cwd": cwd,
+        "interpreter": analysis.interpreter, "process_type": analysis.process_type,
+        "env_file": env_file, "prehook": request.prehook, "start_time": None,
+        "status": "launching", "restarts": 0, "unstable_restarts": 0,
+        "restart_policy": request.restart, "max_restarts": request.max_restarts,
+        "min_uptime": DEFAULTS["min_uptime"], "kill_timeout": request.kill_timeout,
+        "log_max_bytes": request.log_max_bytes, "log_keep": request.log_keep,
+        "created_at": time.time(), **request.extra,
+    }
+    return meta, bool(request.name)
+
+
+def check_port_free(port: int | None, store: Store) -> None:
+    """Fail fast, naming the holder, if something already listens on ``port``."""
+    if not port or not control.port_open(port):
+        return
+    holder = control.port_holder(port)
+    owner = next((m["name"] for m in store.all() if m.get("port") == port
+                  and m.get("status") == "online" and control.process_alive(m)), None)
+    what = holder or "another process"
+    if owner:
+        what += f", tsm process {owner!r}"
+    raise CommandError(f"tsm start: port {port} is already in use by {what}",
+                       hint="stop that process or choose another --port")
+
+
+def start_new(store: Store, request: StartRequest) -> control.StartResult:
+    """Allocate, spawn a supervisor and wait until alive (and accepting on the port)."""
+    meta, explicit = build_meta(request)
+    check_port_free(meta["port"], store)
+    meta = store.allocate(meta, explicit)
+    return launch(store, meta, request.timeout)
+
+
+def launch(store: Store, meta: dict, timeout: float, adopt: bool = False) -> control.StartResult:
+    """Spawn the supervisor of an allocated process and wait for it to come up."""
+    control.spawn_supervisor(store.proc_dir(meta["name"]), adopt=adopt)
+    result = control.wait_started(store, meta["name"], meta.get("port"), timeout)
+    if not result.ok and result.meta.get("status") not in ("errored", "stopped", "crashed"):
+        # a start that failed must not leave a crash loop behind
+        final = control.stop_many(store, [result.meta], timeout=2.0)[0]
+        store.update_unsupervised(meta["name"], status="errored",
+                                  error=result.reason.splitlines()[0])
+        result.meta = store.read(meta["name"]) or final
+    return result
+
+
+def relaunch(store: Store, meta: dict, timeout: float, count_restart: bool) -> control.StartResult:
+    """Start an existing (stopped) process again in its directory, keeping its id."""
+    if meta.get("port"):
+        check_port_free(meta["port"], store)
+    fields = {"status": "launching", "error": None, "exit_code": None}
+    if count_restart:
+        fields["restarts"] = int(meta.get("restarts") or 0) + 1
+    fresh = store.update_unsupervised(meta["name"], **fields)
+    if fresh is None:
+        raise CommandError(f"{meta['name']}: its supervisor is still running",
+                           hint=f"'tsm stop {meta['name']}' first")
+    return launch(store, fresh, timeout)
+
+
+def load_service(store: Store, name: str) -> StartRequest | None:
+    """The StartRequest a ``services/NAME.toml`` describes, or None if there is none."""
+    import shlex
+    import tomllib
+
+    path = store.services_dir / f"{name}.toml"
+    if not _name_ok(name) or not path.is_file():
+        return None
+    try:
+        data = tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CommandError(f"cannot read service {path}: {exc}") from None
+    command = data.get("command")
+    if isinstance(command, str):
+        command = shlex.split(command)
+    if not command or not isinstance(command, list):
+        raise CommandError(f"{path}: 'command' must be a string or a list of words")
+    base = Path(path).parent
+    env_file = data.get("env") or data.get("env_file")
+    cwd = data.get("cwd")
+    try:
+        return StartRequest(
+            command=[str(w) for w in command], name=data.get("name", name),
+            port=data.get("port"), env_file=str(base / env_file) if env_file else None,
+            cwd=str(base / cwd) if cwd else None, restart=data.get("restart", "on-failure"),
+            max_restarts=int(data.get("max_restarts", 15)), prehook=data.get("prehook"),
+            extra={"service": name})
+    except (TypeError, ValueError) as exc:
+        raise CommandError(f"{path}: {exc}") from None
+
+
+def _name_ok(name: str) -> bool:
+    try:
+        check_name(name)
+        return True
+    except UsageError:
+        return False

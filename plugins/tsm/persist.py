@@ -1,0 +1,150 @@
+"""``save`` / ``resurrect``, service definitions and the systemd unit.
+
+Resurrect never starts a duplicate: a saved process whose pid still runs with
+the saved create time is adopted (a new supervisor attaches to it) instead of
+being started again.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+
+from tetra_repl.storage import read_json, write_json
+
+from . import control, launch
+from .store import Store
+
+SAVED_FIELDS = ("tsm_id", "name", "command", "cwd", "port", "env_file", "prehook",
+                "restart_policy", "max_restarts", "min_uptime", "kill_timeout", "log_max_bytes",
+                "log_keep", "interpreter", "process_type", "pid", "pid_create_time", "service")
+
+
+def save(store: Store) -> list[dict]:
+    """Write dump.json with every running process; returns what was saved."""
+    store.ensure()
+    saved = [{k: m.get(k) for k in SAVED_FIELDS} for m in store.all()
+             if m.get("status") in ("online", "launching") and control.process_alive(m)]
+    write_json(store.dump_file, {"saved_at": time.time(), "processes": saved})
+    return saved
+
+
+def load_dump(store: Store) -> list[dict]:
+    from tetra_repl.errors import CommandError
+
+    try:
+        data = read_json(store.dump_file)
+    except FileNotFoundError:
+        raise CommandError(f"nothing saved ({store.dump_file} does not exist)",
+                           hint="'tsm save' records the running processes") from None
+    except (OSError, ValueError) as exc:
+        raise CommandError(f"cannot read {store.dump_file}: {exc}") from None
+    return [p for p in data.get("processes", []) if isinstance(p, dict) and p.get("name")]
+
+
+def resurrect(store: Store, timeout: float = 10.0) -> list[tuple[str, str]]:
+    """Bring back every saved process: ``[(name, what happened)]``.
+
+    Running and supervised -> left alone; running without a supervisor ->
+    adopted; not running -> started again with the saved settings.
+    """
+    store.ensure()
+    outcome: list[tuple[str, str]] = []
+    waiting: list[dict] = []
+    for saved in load_dump(store):
+        name = saved["name"]
+        current = store.read(name)
+        if current is not None and control.process_alive(current):
+            if control.supervisor_alive(store.proc_dir(name)):
+                outcome.append((name, f"already running (pid {current['pid']})"))
+            else:
+                control.spawn_supervisor(store.proc_dir(name), adopt=True)
+                waiting.append({**current, "_how": f"adopted running pid {current['pid']}"})
+            continue
+        if current is None and control.process_alive(saved):
+            meta = {k: v for k, v in saved.items() if k != "tsm_id"}
+            meta.update(status="online", restarts=0, unstable_restarts=0,
+                        start_time=saved.get("pid_create_time"))
+            meta = store.allocate(meta, explicit_name=True)
+            control.spawn_supervisor(store.proc_dir(meta["name"]), adopt=True)
+            waiting.append({**meta, "_how": f"adopted running pid {saved['pid']}"})
+            continue
+        if current is not None:
+            if control.supervisor_alive(store.proc_dir(name)):
+                outcome.append((name, f"already supervised ({current.get('status')})"))
+                continue
+            fresh = store.update_unsupervised(name, status="launching", error=None,
+                                              **{k: saved[k] for k in ("command", "cwd", "port",
+                                                                         "env_file")})
+            if fresh is None:
+                outcome.append((name, "skipped: a supervisor took it meanwhile"))
+                continue
+        else:
+            meta = {k: v for k, v in saved.items() if k not in ("tsm_id", "pid", "pid_create_time")}
+            meta.update(status="launching", pid=None, restarts=0, unstable_restarts=0,
+                        start_time=None, created_at=time.time())
+            fresh = store.allocate(meta, explicit_name=True)
+        try:
+            launch.check_port_free(fresh.get("port"), store)
+        except Exception as exc:
+            store.update_unsupervised(name, status="errored", error=str(exc))
+            outcome.append((name, f"failed: {exc}"))
+            continue
+        control.spawn_supervisor(store.proc_dir(name))
+        waiting.append({**fresh, "_how": "started"})
+    for meta in waiting:  # every supervisor was spawned first: wait for all together
+        result = control.wait_started(store, meta["name"], meta.get("port"), timeout)
+        if result.ok:
+            outcome.append((meta["name"], f"{meta['_how']} (pid {result.meta.get('pid')})"))
+        else:
+            outcome.append((meta["name"], f"failed: {result.reason}"))
+    return outcome
+
+
+def services(store: Store) -> list[dict]:
+    """The definitions in services/*.toml with whether each one runs."""
+    out = []
+    if not store.services_dir.is_dir():
+        return out
+    running = {m.get("service") or m["name"]: m for m in store.all()
+               if control.process_alive(m)}
+    for path in sorted(store.services_dir.glob("*.toml")):
+        entry = {"service": path.stem, "file": str(path)}
+        try:
+            request = launch.load_service(store, path.stem)
+            entry.update(command=request.command, port=request.port, cwd=request.cwd,
+                         restart=request.restart)
+        except Exception as exc:
+            entry["error"] = str(exc)
+        m = running.get(path.stem)
+        entry["running"] = bool(m)
+        entry["pid"] = m.get("pid") if m else None
+        out.append(entry)
+    return out
+
+
+def systemd_unit(state_dir) -> str:
+    """A systemd *user* unit that resurrects the saved processes at login/boot."""
+    tetra = shlex.quote(str(__import__("pathlib").Path(sys.executable).with_name("tetra")))
+    directory = shlex.quote(str(state_dir))
+    return f"""\
+# Save as ~/.config/systemd/user/tetra-tsm.service, then:
+#   systemctl --user daemon-reload && systemctl --user enable --now tetra-tsm
+#   loginctl enable-linger $USER     # start at boot, not only at login
+[Unit]
+Description=tetra tsm: resurrect the processes saved with 'tsm save'
+After=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+Environment=TETRA_DIR={directory}
+ExecStart={tetra} --dir {directory} tsm resurrect
+ExecStop={tetra} --dir {directory} tsm stop all
+# each process has its own detached supervisor; let ExecStop stop them
+KillMode=none
+
+[Install]
+WantedBy=default.target
+"""

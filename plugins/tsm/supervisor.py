@@ -1,0 +1,334 @@
+"""The per-process supervisor: ``python -m tetra_plugins.tsm.supervisor PROCDIR [--adopt]``.
+
+One small detached process (its own session) per managed process.  It owns
+the child's stdout/stderr, writes the pid file and meta.json, applies the
+restart policy with exponential backoff and rotates the logs between lines.
+It imports the stdlib only (plus tetra's stdlib-only state writer and lock),
+so it stays a few MB.
+
+The child writes to two FIFOs in PROCDIR opened read-write on its side: if
+this supervisor is killed the child never gets EPIPE, its output waits in the
+pipe, and a new supervisor started with ``--adopt`` reattaches to the same
+FIFOs and to the running child (``tsm patrol``, ``tsm resurrect``).
+
+Lifecycle (meta.json ``status``)::
+
+    launching -> online -> (child exits) -> crashed -> (backoff) -> online …
+                        -> stop requested (SIGTERM)          -> stopped
+                        -> policy says no restart            -> stopped | crashed
+                        -> too many unstable restarts        -> errored
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tetra_repl.locking import FileLock, LockTimeout
+from tetra_repl.storage import append_line, read_json, write_json, write_text
+
+from . import envfile, procfs
+from .logfile import DEFAULT_KEEP, DEFAULT_MAX_BYTES, LineSplitter, RotatingLog
+
+LOCK_NAME = ".supervisor.lock"
+EVENTS_NAME = ".supervisor.log"
+FIFOS = (".stdout.fifo", ".stderr.fifo")
+BACKOFF_BASE = 0.1
+BACKOFF_MAX = 15.0
+DEFAULTS = {"restart_policy": "on-failure", "max_restarts": 15, "min_uptime": 1.0,
+            "kill_timeout": 5.0, "log_max_bytes": DEFAULT_MAX_BYTES, "log_keep": DEFAULT_KEEP}
+
+
+def child_environment(meta: dict) -> tuple[dict[str, str], list[str]]:
+    """The child's environment and argv: ours + env file + leading ``K=V`` words + PORT."""
+    env = dict(os.environ)
+    if meta.get("env_file"):
+        env.update(envfile.load(meta["env_file"]))
+    argv = list(meta["command"])
+    while argv and "=" in argv[0] and envfile._KEY.match(argv[0].split("=", 1)[0]):
+        key, _, value = argv.pop(0).partition("=")
+        env[key] = value
+    if meta.get("port") and "PORT" not in env:
+        env["PORT"] = str(meta["port"])
+    return env, argv
+
+
+class Supervisor:
+    """Runs one managed process until it is stopped or errored."""
+
+    def __init__(self, procdir: Path):
+        self.dir = procdir
+        self.meta = read_json(procdir / "meta.json")
+        for key, value in DEFAULTS.items():
+            self.meta.setdefault(key, value)
+        self.name = self.meta["name"]
+        self.pid_file = procdir / f"{self.name}.pid"
+        self.stop_requested = False
+        self.child: subprocess.Popen | None = None
+        self.child_pid: int | None = None
+        self.child_started = 0.0
+        self.term_sent_at: float | None = None
+        self.consecutive_unstable = 0
+        self.restart_at = 0.0
+        size, keep = self.meta["log_max_bytes"], self.meta["log_keep"]
+        self.streams = {}
+        for fifo, log in zip(FIFOS, ("current.out", "current.err")):
+            path = procdir / fifo
+            if not path.exists():
+                os.mkfifo(path, 0o600)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+            self.streams[fd] = LineSplitter(RotatingLog(str(procdir / log), size, keep))
+        self.wake_r, wake_w = os.pipe()
+        os.set_blocking(self.wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, self._on_stop)
+        signal.signal(signal.SIGCHLD, lambda *_: None)  # wakes select through the wakeup fd
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def _on_stop(self, *_):
+        self.stop_requested = True
+
+    # -- state --------------------------------------------------------------
+    def save(self, **fields) -> None:
+        self.meta.update(fields)
+        write_json(self.dir / "meta.json", self.meta)
+
+    def note(self, text: str) -> None:
+        """One line in the supervisor's own event log (restarts, exits, errors)."""
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+        try:
+            append_line(self.dir / EVENTS_NAME, f"{stamp} {text}")
+        except OSError:
+            pass
+
+    def tell_child_log(self, text: str) -> None:
+        """A line in current.err from tsm itself (why a start failed)."""
+        for fd, splitter in self.streams.items():
+            if splitter.log.path.endswith("current.err"):
+                splitter.feed(f"[tsm] {text}\n".encode())
+
+    # -- running --------------------------------------------------------------
+    def run(self, adopt: bool) -> int:
+        self.save(supervisor_pid=os.getpid(),
+                  supervisor_create_time=procfs.create_time(os.getpid()))
+        if adopt and procfs.alive(self.meta.get("pid"), self.meta.get("pid_create_time")):
+            self.child_pid = int(self.meta["pid"])
+            self.child_started = time.monotonic() - max(0.0, time.time() - float(
+                self.meta.get("start_time") or time.time()))
+            self.note(f"adopted running pid {self.child_pid}")
+            self.save(status="online")
+        elif not self.spawn():
+            return 1
+        while True:
+            if self.child_pid is not None:
+                exited, code = self.watch()
+                if exited:
+                    if not self.after_exit(code):
+                        return 0
+            elif not self.backoff_then_spawn():
+                return 0
+
+    def spawn(self) -> bool:
+        """Start the child; False (meta says errored) if it cannot be started."""
+        try:
+            env, argv = child_environment(self.meta)
+        except (OSError, ValueError) as exc:
+            return self.give_up(f"cannot read env file: {exc}")
+        if not argv:
+            return self.give_up("empty command")
+        cwd = self.meta.get("cwd") or None
+        if self.meta.get("prehook"):
+            hook = subprocess.run(["/bin/sh", "-c", self.meta["prehook"]], cwd=cwd, env=env,
+                                  stdin=subprocess.DEVNULL, capture_output=True)
+            for fd, splitter in self.streams.items():
+                splitter.feed(hook.stdout if splitter.log.path.endswith(".out") else hook.stderr)
+            if hook.returncode != 0:
+                return self.give_up(f"prehook failed (exit status {hook.returncode})")
+        writers = [os.open(self.dir / fifo, os.O_RDWR) for fifo in FIFOS]
+        try:
+            self.child = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                          stdout=writers[0], stderr=writers[1],
+                                          process_group=0, close_fds=True)
+        except OSError as exc:
+            return self.give_up(f"cannot start {argv[0]!r}: {exc.strerror or exc}")
+        finally:
+            for fd in writers:
+                os.close(fd)
+        self.child_pid = self.child.pid
+        self.child_started = time.monotonic()
+        self.term_sent_at = None
+        write_text(self.pid_file, f"{self.child_pid}\n")
+        self.save(status="online", pid=self.child_pid,
+                  pid_create_time=procfs.create_time(self.child_pid),
+                  start_time=time.time(), exit_code=None, error=None)
+        return True
+
+    def give_up(self, reason: str) -> bool:
+        self.tell_child_log(reason)
+        self.note(f"errored: {reason}")
+        self.finish("errored", error=reason)
+        return False
+
+    def watch(self) -> tuple[bool, int | None]:
+        """Pump output for up to a second; ``(exited, exit code)``."""
+        timeout = 1.0 if self.child is not None else 0.5
+        try:
+            ready, _, _ = select.select([*self.streams, self.wake_r], [], [], timeout)
+        except InterruptedError:  # pragma: no cover - PEP 475 retries
+            ready = []
+        for fd in ready:
+            if fd == self.wake_r:
+                self._drain_wakeups()
+            else:
+                self._pump(fd)
+        if self.stop_requested:
+            self._terminate()
+        if self.child is not None:
+            code = self.child.poll()
+            if code is None:
+                return False, None
+        elif procfs.alive(self.child_pid, self.meta.get("pid_create_time")):
+            return False, None
+        else:
+            code = None  # an adopted process: its exit status went to its old parent
+        self._drain_all()
+        return True, code
+
+    def _pump(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        if data:
+            self.streams[fd].feed(data)
+
+    def _drain_all(self) -> None:
+        for fd, splitter in self.streams.items():
+            while True:
+                try:
+                    data = os.read(fd, 65536)
+                except BlockingIOError:
+                    break
+                if not data:
+                    break
+                splitter.feed(data)
+            splitter.flush()
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while os.read(self.wake_r, 512):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _terminate(self) -> None:
+        """SIGTERM the child's group once, SIGKILL after ``kill_timeout``."""
+        now = time.monotonic()
+        if self.term_sent_at is None:
+            self.term_sent_at = now
+            self._signal_group(signal.SIGTERM)
+        elif now - self.term_sent_at >= float(self.meta["kill_timeout"]):
+            self._signal_group(signal.SIGKILL)
+
+    def _signal_group(self, sig: int) -> None:
+        try:
+            os.killpg(self.child_pid, sig)
+        except ProcessLookupError:
+            pass
+        except PermissionError:  # pragma: no cover - group leader gone, pgid reused
+            pass
+
+    def after_exit(self, code: int | None) -> bool:
+        """Apply the restart policy; False when the supervisor should end."""
+        uptime = time.monotonic() - self.child_started
+        self.child, self.child_pid = None, None
+        self._remove_pid_file()
+        how = "unknown status" if code is None else (
+            f"signal {-code}" if code < 0 else f"exit status {code}")
+        if self.stop_requested:
+            self.note(f"stopped ({how})")
+            self.finish("stopped", exit_code=code)
+            return False
+        policy = self.meta["restart_policy"]
+        if policy == "no" or (policy == "on-failure" and code == 0):
+            self.note(f"exited with {how} after {uptime:.2f}s; policy {policy}: not restarting")
+            self.finish("stopped" if code == 0 else "crashed", exit_code=code)
+            return False
+        unstable = uptime < float(self.meta["min_uptime"])
+        if unstable:
+            self.consecutive_unstable += 1
+            self.meta["unstable_restarts"] = int(self.meta.get("unstable_restarts") or 0) + 1
+        else:
+            self.consecutive_unstable = 0
+        if self.consecutive_unstable > int(self.meta["max_restarts"]):
+            reason = (f"{self.consecutive_unstable - 1} unstable restarts in a row "
+                      f"(each ran < {self.meta['min_uptime']}s); last {how}")
+            self.note(f"errored: {reason}")
+            self.finish("errored", exit_code=code, error=reason)
+            return False
+        delay = min(BACKOFF_BASE * 2 ** max(0, self.consecutive_unstable - 1), BACKOFF_MAX)
+        self.restart_at = time.monotonic() + delay
+        self.note(f"exited with {how} after {uptime:.2f}s; restart in {delay:.3f}s")
+        self.save(status="crashed", pid=None, exit_code=code, next_restart_delay=delay)
+        return True
+
+    def backoff_then_spawn(self) -> bool:
+        while not self.stop_requested:
+            remaining = self.restart_at - time.monotonic()
+            if remaining <= 0:
+                self.meta["restarts"] = int(self.meta.get("restarts") or 0) + 1
+                return self.spawn()
+            ready, _, _ = select.select([self.wake_r], [], [], remaining)
+            if ready:
+                self._drain_wakeups()
+        self.note("stopped while waiting to restart")
+        self.finish("stopped")
+        return False
+
+    def _remove_pid_file(self) -> None:
+        try:
+            self.pid_file.unlink()
+        except FileNotFoundError:
+            pass
+
+    def finish(self, status: str, **fields) -> None:
+        self._remove_pid_file()
+        for splitter in self.streams.values():
+            splitter.flush()
+        self.save(status=status, pid=None, stopped_at=time.time(), **fields)
+
+
+def main(argv: list[str]) -> int:
+    if not argv:
+        sys.stderr.write("usage: python -m tetra_plugins.tsm.supervisor PROCDIR [--adopt]\n")
+        return 2
+    procdir = Path(argv[0])
+    lock = FileLock(procdir / LOCK_NAME, timeout=2.0)
+    try:
+        lock.acquire()
+    except LockTimeout:
+        return 0  # another supervisor already owns this process
+    try:
+        return Supervisor(procdir).run(adopt="--adopt" in argv[1:])
+    except Exception as exc:  # leave a readable reason behind, never a torn meta.json
+        try:
+            append_line(procdir / EVENTS_NAME, f"supervisor failed: {type(exc).__name__}: {exc}")
+        except OSError:
+            pass
+        if getattr(exc, "errno", None) == errno.ENOSPC:
+            return 1
+        raise
+    finally:
+        lock.release()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,168 @@
+"""What ``ls``, ``describe``, ``monit`` and ``ports`` show: rows of plain data, then text.
+
+``ls`` reads /proc directly (no psutil) so that it stays fast with hundreds of
+processes; cpu there is the average since the process started.  ``monit``
+samples every process over one shared interval with psutil.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+from . import control, procfs
+
+
+def rows(store, metas: list[dict]) -> list[dict]:
+    """One JSON-ready row per process: id, name, pid, port, status, cpu, mem, uptime, restarts."""
+    now = time.time()
+    out = []
+    for m in metas:
+        running = m.get("status") == "online" and control.process_alive(m)
+        status = m.get("status")
+        if status == "online" and not running:
+            status = "crashed"  # marked online, but the process is gone (see doctor)
+        cpu = mem = uptime = None
+        if running:
+            use = procfs.usage(m["pid"])
+            if use is not None:
+                age = max(1e-6, now - float(m.get("pid_create_time") or now))
+                cpu = round(100.0 * use[0] / age, 1)
+                mem = use[1]
+                uptime = round(now - float(m.get("start_time") or m.get("pid_create_time") or now), 1)
+        out.append({
+            "id": m["tsm_id"], "name": m["name"], "pid": m.get("pid") if running else None,
+            "port": m.get("port"), "status": status, "cpu": cpu, "mem": mem, "uptime": uptime,
+            "restarts": m.get("restarts", 0), "unstable_restarts": m.get("unstable_restarts", 0),
+            "restart_policy": m.get("restart_policy"), "command": m.get("command"),
+            "cwd": m.get("cwd"),
+        })
+    return out
+
+
+def human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f}{unit}" if unit == "B" else f"{n:.1f}{unit}"
+        n /= 1024
+    return f"{n}"
+
+
+def human_age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def table(headers: list[str], body: list[list]) -> str:
+    """A left-aligned text table."""
+    cells = [[str(c) for c in headers]] + [["-" if c is None else str(c) for c in r] for r in body]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in cells)
+
+
+def render_ls(items: list[dict], wide: bool) -> str:
+    if not items:
+        return "no processes (start one: tsm start -- COMMAND…)"
+    headers = ["id", "name", "pid", "port", "status", "cpu", "mem", "uptime", "restarts"]
+    if wide:
+        headers += ["unstable", "policy", "command"]
+    body = []
+    for r in items:
+        row = [r["id"], r["name"], r["pid"], r["port"], r["status"],
+               None if r["cpu"] is None else f"{r['cpu']}%", human_bytes(r["mem"]),
+               human_age(r["uptime"]), r["restarts"]]
+        if wide:
+            row += [r["unstable_restarts"], r["restart_policy"], " ".join(r["command"] or [])]
+        body.append(row)
+    return table(headers, body)
+
+
+def stamp(epoch) -> str:
+    if not epoch:
+        return "-"
+    return datetime.fromtimestamp(float(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def describe(store, meta: dict) -> dict:
+    """Everything about one process, for ``describe``."""
+    procdir = store.proc_dir(meta["name"])
+    row = rows(store, [meta])[0]
+    events = control.tail(procdir / ".supervisor.log", 5)
+    return {**meta, "status": row["status"], "cpu": row["cpu"], "mem": row["mem"],
+            "uptime": row["uptime"], "supervised": control.supervisor_alive(procdir),
+            "dir": str(procdir), "out_log": str(procdir / "current.out"),
+            "err_log": str(procdir / "current.err"), "pid_file": str(procdir / f"{meta['name']}.pid"),
+            "recent_events": events}
+
+
+def render_describe(info: dict) -> str:
+    order = ["tsm_id", "name", "status", "pid", "port", "command", "cwd", "interpreter",
+             "process_type", "env_file", "prehook", "restart_policy", "max_restarts",
+             "restarts", "unstable_restarts", "exit_code", "error", "start_time", "uptime",
+             "cpu", "mem", "supervised", "supervisor_pid", "dir", "out_log", "err_log", "pid_file"]
+    lines = []
+    for key in order:
+        value = info.get(key)
+        if key == "command":
+            value = " ".join(value or [])
+        elif key == "start_time":
+            value = stamp(value)
+        elif key == "uptime":
+            value = human_age(value)
+        elif key == "mem":
+            value = human_bytes(value)
+        elif key == "cpu" and value is not None:
+            value = f"{value}% (average since start)"
+        lines.append(f"{key:<18} {'-' if value is None else value}")
+    if info.get("recent_events"):
+        lines.append("recent supervisor events:")
+        lines.extend("  " + e for e in info["recent_events"])
+    return "\n".join(lines)
+
+
+def monit_sample(store, interval: float) -> list[dict]:
+    """Rows with cpu measured over one shared ``interval`` by psutil."""
+    import psutil
+
+    metas = store.all()
+    procs = {}
+    for m in metas:
+        if m.get("status") == "online" and control.process_alive(m):
+            try:
+                p = psutil.Process(m["pid"])
+                p.cpu_percent(None)
+                procs[m["name"]] = p
+            except psutil.Error:
+                pass
+    time.sleep(interval)
+    items = rows(store, metas)
+    for r in items:
+        p = procs.get(r["name"])
+        if p is None:
+            continue
+        try:
+            with p.oneshot():
+                r["cpu"] = round(p.cpu_percent(None), 1)
+                r["mem"] = p.memory_info().rss
+        except psutil.Error:
+            pass
+    return items
+
+
+def render_monit(items: list[dict]) -> str:
+    if not items:
+        return "no processes"
+    body = [[r["id"], r["name"], r["status"], r["pid"],
+             "-" if r["cpu"] is None else f"{r['cpu']:.1f}%", human_bytes(r["mem"]),
+             human_age(r["uptime"]), r["restarts"]] for r in items]
+    return table(["id", "name", "status", "pid", "cpu", "mem", "uptime", "restarts"], body)
