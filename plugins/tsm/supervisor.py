@@ -263,17 +263,15 @@ class Supervisor:
             self.finish("stopped" if code == 0 else "crashed", exit_code=code)
             return False
         unstable = uptime < float(self.meta["min_uptime"])
-        if unstable:
-            self.consecutive_unstable += 1
-            self.meta["unstable_restarts"] = int(self.meta.get("unstable_restarts") or 0) + 1
-        else:
-            self.consecutive_unstable = 0
+        self.consecutive_unstable = self.consecutive_unstable + 1 if unstable else 0
         if self.consecutive_unstable > int(self.meta["max_restarts"]):
             reason = (f"{self.consecutive_unstable - 1} unstable restarts in a row "
                       f"(each ran < {self.meta['min_uptime']}s); last {how}")
             self.note(f"errored: {reason}")
             self.finish("errored", exit_code=code, error=reason)
             return False
+        if unstable:
+            self.meta["unstable_restarts"] = int(self.meta.get("unstable_restarts") or 0) + 1
         delay = min(BACKOFF_BASE * 2 ** max(0, self.consecutive_unstable - 1), BACKOFF_MAX)
         self.restart_at = time.monotonic() + delay
         self.note(f"exited with {how} after {uptime:.2f}s; restart in {delay:.3f}s")

@@ -1,0 +1,45 @@
+"""Logs: rotation without a lost, duplicated or split line; logs --lines across rotations."""
+
+from __future__ import annotations
+
+from conftest import PY, wait_for
+
+COUNT = 60000
+
+
+def test_rotation_keeps_every_line_exactly_once_and_whole(tsm, tmp_path):
+    script = tmp_path / "numbers.py"
+    # lines of varying length, written in odd-sized chunks, so pipe reads split lines
+    script.write_text(
+        "import os, sys\n"
+        f"for i in range({COUNT}):\n"
+        "    sys.stdout.write(f'line {i:06d} ' + 'x' * (i % 37) + '\\n')\n"
+        "sys.stdout.flush()\n")
+    tsm("start", "--name", "numbers", "--restart", "no", "--max-log-size", "200000",
+        "--log-keep", "50", "--", PY, str(script), check=False)
+    wait_for(lambda: tsm.meta("numbers")["status"] == "stopped", timeout=30)
+
+    procdir = tsm.processes / "numbers"
+    rotated = sorted((p for p in procdir.glob("current.out.*")), key=lambda p: -int(p.suffix[1:]))
+    assert len(rotated) >= 5  # several rotations happened
+    seen = []
+    for path in [*rotated, procdir / "current.out"]:
+        data = path.read_bytes()
+        if path in rotated:
+            assert data.endswith(b"\n") and len(data) <= 200000
+        seen.extend(data.decode().splitlines())
+    expected = [f"line {i:06d} " + "x" * (i % 37) for i in range(COUNT)]
+    assert seen == expected  # every line exactly once, in order, none split
+
+    tail = tsm("logs", "numbers", "--lines", "3").stdout.splitlines()
+    assert tail == expected[-3:]
+    wide = tsm("logs", "numbers", "-n", str(COUNT // 100 * 3)).stdout.splitlines()
+    assert wide == expected[-(COUNT // 100 * 3):]  # reaches into rotated files
+
+
+def test_logs_err_shows_stderr(tsm):
+    tsm("start", "--name", "noisy", "--restart", "no", "--", PY, "-c",
+        "import sys; print('to out'); print('to err', file=sys.stderr)", check=False)
+    wait_for(lambda: tsm.meta("noisy")["status"] == "stopped")
+    assert tsm("logs", "noisy").stdout == "to out\n"
+    assert tsm("logs", "noisy", "--err").stdout == "to err\n"

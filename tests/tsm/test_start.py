@@ -1,0 +1,139 @@
+"""Starting processes: waiting for the port, names, ports, layout, env files, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import urllib.request
+
+import psutil
+
+from conftest import PY, free_port, wait_for
+
+
+def test_start_returns_once_the_port_accepts_and_lays_out_spec_files(tsm, port, tmp_path):
+    env_file = tmp_path / "app.env"
+    env_file.write_text("# settings\nSECRET_TOKEN='s3cr3t value'\nexport MODE=prod\n")
+    out = tsm("start", "--name", "web", "--env", str(env_file), "--",
+              PY, "-m", "http.server", str(port), "--bind", "127.0.0.1").stdout
+    assert "started web-%d" % port in out
+    # no waiting here: start returned only after the port accepted connections
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
+        assert reply.status == 200
+
+    name = f"web-{port}"
+    procdir = tsm.processes / name
+    meta = tsm.meta(name)
+    for key in ("tsm_id", "name", "pid", "command", "port", "cwd", "interpreter", "process_type",
+                "env_file", "prehook", "start_time", "status", "restarts", "unstable_restarts",
+                "restart_policy"):
+        assert key in meta, key
+    assert meta["status"] == "online" and meta["port"] == port and meta["process_type"] == "python"
+    assert meta["env_file"] == str(env_file)
+    assert "s3cr3t" not in (procdir / "meta.json").read_text()
+    assert (procdir / f"{name}.pid").read_text().strip() == str(meta["pid"])
+    assert (procdir / "current.out").exists() and (procdir / "current.err").exists()
+    assert (tsm.dir / "tsm" / "ports").read_text() == f"{name}:{port}\n"
+    assert psutil.Process(meta["pid"]).create_time() == meta["pid_create_time"]
+    # the env file reached the child, and only the child
+    assert psutil.Process(meta["pid"]).environ()["SECRET_TOKEN"] == "s3cr3t value"
+    assert "SECRET_TOKEN" not in os.environ
+
+    row = tsm.ls()[name]
+    assert row["status"] == "online" and row["pid"] == meta["pid"] and row["port"] == port
+    assert row["mem"] > 0 and row["restarts"] == 0 and row["uptime"] is not None
+
+
+def test_pm2_order_trailing_name_is_tsms_and_dash_dash_passes_flags_through(tsm, tmp_path):
+    port = free_port()
+    app = tmp_path / "my-api"
+    app.mkdir()
+    tsm("start", "python3", "-m", "http.server", str(port), "--bind", "127.0.0.1", "--name", "web",
+        cwd=app)
+    meta = tsm.meta(f"web-{port}")
+    assert meta["command"] == ["python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+    assert meta["cwd"] == str(app)
+
+    port2 = free_port()
+    tsm("start", PY, "-m", "http.server", str(port2), "--bind", "127.0.0.1", cwd=app)
+    assert tsm.meta(f"my-api-http-{port2}")["port"] == port2  # {cwd}-{module}-{port}
+
+    # after '--' a trailing --name belongs to the command
+    tsm("start", "--name", "echoer", "--restart", "no", "--", PY, "-c",
+        "import sys; print(sys.argv[1:])", "--name", "x")
+    wait_for(lambda: tsm.meta("echoer")["status"] in ("stopped", "crashed"))
+    assert (tsm.processes / "echoer" / "current.out").read_text() == "['--name', 'x']\n"
+
+
+def test_port_conflict_fails_and_names_the_holder(tsm, port):
+    tsm("start", "--name", "first", "--", PY, "-m", "http.server", str(port), "--bind", "127.0.0.1")
+    holder = tsm.meta(f"first-{port}")["pid"]
+    result = tsm("start", "--name", "second", "--timeout", "5", "--",
+                 PY, "-m", "http.server", str(port), "--bind", "127.0.0.1", check=False)
+    assert result.returncode == 1
+    assert f"port {port}" in result.stderr and f"pid {holder}" in result.stderr
+    assert "http.server" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_port_held_outside_tsm_names_that_process(tsm, port):
+    with socket.socket() as other:  # held by this test process, not by tsm
+        other.bind(("127.0.0.1", port))
+        other.listen()
+        result = tsm("start", "--name", "late", "--port", str(port), "--", "sleep", "30",
+                     check=False)
+    assert result.returncode == 1
+    assert f"port {port} is already in use by pid {os.getpid()}" in result.stderr
+
+
+def test_stderr_tail_explains_a_process_that_dies_at_start(tsm):
+    result = tsm("start", "--name", "dies", "--restart", "no", "--", PY, "-c",
+                 "import sys\nfor i in range(30): print('oops', i, file=sys.stderr)\nsys.exit(2)",
+                 check=False)
+    if result.returncode == 0:  # it may be seen alive for an instant; then ls says why
+        wait_for(lambda: tsm.meta("dies")["status"] == "crashed")
+        return
+    assert "exited with status 2" in result.stderr
+    assert "oops 29" in result.stderr and "oops 19" not in result.stderr
+
+
+def test_missing_program_is_one_clear_line(tsm):
+    result = tsm("start", "--name", "ghost", "--", "/nonexistent/program", check=False)
+    assert result.returncode == 1
+    assert "cannot start" in result.stderr and "Traceback" not in result.stderr
+    assert tsm.meta("ghost")["status"] == "errored"
+
+
+def test_names_cannot_escape_the_state_directory(tsm):
+    for bad in ("../evil", "a/b", "..", ".hidden"):
+        result = tsm("start", "--name", bad, "--", "sleep", "30", check=False)
+        assert result.returncode == 2, bad
+        assert "invalid process name" in result.stderr and "Traceback" not in result.stderr
+    assert not (tsm.dir / "tsm" / "runtime" / "evil").exists()
+
+
+def test_service_definition_with_cwd_prehook_and_env(tsm, tmp_path):
+    services = tsm.dir / "tsm" / "services"
+    services.mkdir(parents=True)
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "svc.env").write_text('GREETING="hello\\nworld"\n')
+    (services / "greeter.toml").write_text(
+        f'command = ["{PY}", "-c", "import os,time; print(os.environ[\'GREETING\']); '
+        f'print(os.getcwd()); time.sleep(60)"]\n'
+        f'cwd = "{work}"\nenv = "{work}/svc.env"\nprehook = "echo prehook-ran > hook.txt"\n')
+    tsm("start", "greeter")
+    wait_for(lambda: (tsm.processes / "greeter" / "current.out").read_text().count("\n") >= 3)
+    assert (tsm.processes / "greeter" / "current.out").read_text() == f"hello\nworld\n{work}\n"
+    assert (work / "hook.txt").read_text() == "prehook-ran\n"
+    listing = json.loads(tsm("services", "--json").stdout)
+    assert listing[0]["service"] == "greeter" and listing[0]["running"] is True
+
+
+def test_script_types_and_interpreters_are_detected(tsm, tmp_path):
+    (tmp_path / "app.py").write_text("import time\ntime.sleep(60)\n")
+    tsm("start", "app.py", "--name", "py", cwd=tmp_path)
+    meta = tsm.meta("py")
+    assert meta["process_type"] == "python" and meta["command"][:2] == ["python3", "app.py"]
+    tsm("start", "--name", "bin", "--", "sleep", "60")
+    assert tsm.meta("bin")["process_type"] == "binary" and tsm.meta("bin")["port"] is None
