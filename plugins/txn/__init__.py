@@ -28,10 +28,12 @@ def _lib(ctx):
 
 def open_txn(ctx, txn_id: str | None):
     """The named transaction, else the active one."""
+    from tetra_repl.ttm import active
+
     store, _ = _lib(ctx)
     if txn_id:
         return store.open(txn_id)
-    txn = store.active()
+    txn = active(ctx.session)
     if txn is None:
         from tetra_repl.ttm.store import TxnNotFound
 
@@ -51,10 +53,12 @@ def wait_seconds(value):
                 options=[Option("--actor", metavar="NAME", help="who is doing it")],
                 examples=['txn new "deploy api" @staging', 'txn new "rotate logs" @local --actor ana'])
 def txn_new(ctx, args):
+    from tetra_repl.ttm import set_active
+
     store, _ = _lib(ctx)
     txn = store.create("ttm", args.description, target=args.target.text if args.target else None,
                        actor_name=args.actor)
-    store.set_active(txn)
+    set_active(ctx.session, txn)
     ctx.out(txn.id)
 
 
@@ -219,12 +223,14 @@ def txn_events(ctx, args):
 @plugin.command("txn active", help="Show the active transaction, or make ID the active one",
                 params=[ID])
 def txn_active(ctx, args):
+    from tetra_repl.ttm import active, set_active
+
     store, _ = _lib(ctx)
     if args.id:
         txn = store.open(args.id)
-        store.set_active(txn)
+        set_active(ctx.session, txn)
     else:
-        txn = store.active()
+        txn = active(ctx.session)
         if txn is None:
             ctx.out("no active transaction")
             return 1
@@ -309,9 +315,9 @@ def variables(session, name):
     """``$txn`` is the active transaction's id; ``$eN`` its Nth evidence file."""
     if name != "txn" and not _EVIDENCE.match(name):
         return None
-    from tetra_repl.ttm import session_store
+    from tetra_repl.ttm import active
 
-    txn = session_store(session).active()
+    txn = active(session)
     if txn is None:
         return None
     if name == "txn":
@@ -324,10 +330,10 @@ def variables(session, name):
 
 
 def _active_state(session):
-    from tetra_repl.ttm import session_store
+    from tetra_repl.ttm import active
 
     try:
-        txn = session_store(session).active()
+        txn = active(session)
         return txn.state() if txn is not None else None
     except Exception:  # a toolbar must never break the shell
         return None

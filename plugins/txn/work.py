@@ -83,24 +83,17 @@ def run_stage(ctx, txn, stage: str, command: list[str], timeout, wait) -> int:
 
 def fan_out(ctx, hosts, command, timeout, cancel) -> dict:
     """Run on every host at once; output prefixed with the host when several."""
-    results: dict = {}
+    from tetra_repl.connectors.base import RunResult
+
     prefix = len(hosts) > 1
 
     def one(host):
         out = (lambda line: ctx.out(f"[{host.name}] {line}")) if prefix else ctx.out
         err = (lambda line: ctx.err(f"[{host.name}] {line}")) if prefix else ctx.err
-        try:
-            conn = targets.connector(ctx.session, host)
-            results[host.name] = conn.run(command, timeout=timeout, on_stdout=out, on_stderr=err,
-                                          cancel=cancel)
-        except TetraError as exc:
-            from tetra_repl.connectors.base import RunResult
+        return targets.connector(ctx.session, host).run(command, timeout=timeout, on_stdout=out,
+                                                        on_stderr=err, cancel=cancel)
 
-            results[host.name] = RunResult(host.name, None, error=exc.message)
-
-    threads = [threading.Thread(target=one, args=(h,), daemon=True) for h in hosts]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return {h.name: results[h.name] for h in hosts}
+    results = targets.fan_out(hosts, one, cancel=cancel)
+    return {name: value if isinstance(value, RunResult) else
+            RunResult(name, None, error=getattr(value, "message", None) or str(value))
+            for name, value in results.items()}

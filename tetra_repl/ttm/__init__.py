@@ -27,3 +27,24 @@ def session_leases(session):
     from .leases import Leases
 
     return session.service("ttm.leases", lambda: Leases(session.env.state_dir))
+
+
+def set_active(session, txn) -> None:
+    """Make ``txn`` the active transaction: the on-disk ``active`` symlink, and
+    this session's own pointer (so another shell changing the symlink never
+    redirects this session's ``txn`` commands mid-script)."""
+    session_store(session).set_active(txn)
+    session.services["ttm.active"] = (txn.module, txn.id)
+
+
+def active(session):
+    """This session's active transaction, else the most recently activated one."""
+    store = session_store(session)
+    mine = session.services.get("ttm.active")
+    if mine is not None:
+        from .store import Transaction
+
+        path = store.txns_dir(mine[0]) / mine[1]
+        if path.is_dir():
+            return Transaction(store, path)
+    return store.active()

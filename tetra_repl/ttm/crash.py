@@ -19,24 +19,20 @@ EXIT_CODE = 137  # what a SIGKILLed child reports through a shell
 
 def point(name: str) -> None:
     """Die here if ``TETRA_CRASH_AT`` names this point (and hit count)."""
+    if due(name):
+        sys.stderr.flush()
+        os._exit(EXIT_CODE)
+
+
+def due(name: str) -> bool:
+    """Count a pass of ``name``; True when this pass is the one to crash at
+    (for points that must do something special first, like a torn write)."""
     spec = os.environ.get("TETRA_CRASH_AT")
     if not spec:
-        return
+        return False
     _hits[name] = _hits.get(name, 0) + 1
     for item in spec.split(","):
         want, _, nth = item.strip().partition("@")
         if want == name and _hits[name] == int(nth or 1):
-            sys.stderr.flush()
-            os._exit(EXIT_CODE)
-
-
-def armed(name: str) -> bool:
-    """True when the next :func:`point` call for ``name`` would end the process."""
-    spec = os.environ.get("TETRA_CRASH_AT")
-    if not spec:
-        return False
-    for item in spec.split(","):
-        want, _, nth = item.strip().partition("@")
-        if want == name and _hits.get(name, 0) + 1 == int(nth or 1):
             return True
     return False

@@ -51,7 +51,11 @@ def _label(label: str | None, host: str, hosts: list[str]) -> str:
 
 
 def release_leases(txn: Transaction, leases: Leases) -> None:
-    for host in sorted(txn.state()["locks"]):
+    """Release every lease of ``txn``: those recorded, and any a crash left on
+    disk between writing the lease and recording it."""
+    recorded = set(txn.state()["locks"])
+    orphans = {r.get("host") for r in leases.all() if r.get("txn") == txn.id} - recorded
+    for host in sorted(recorded | orphans):
         txn.record("lock_released", {"host": host, "held": leases.release(host, txn.id)})
 
 

@@ -51,13 +51,20 @@ def slugify(text: str) -> str:
 
 
 def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, dead but not yet reaped, is dead)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
         return True
-    return True
 
 
 def actor_alive(text: str | None) -> bool | None:
@@ -258,12 +265,12 @@ class Transaction:
             new_state = log.apply(_copy(state), event)
             line = log.encode(event)
             crash.point("append.before")
-            if crash.armed("append.torn"):
+            if crash.due("append.torn"):
                 with open(self.events_file, "ab") as f:  # simulate a crash mid-append
                     f.write(line[: len(line) // 2].encode())
                     f.flush()
                     os.fsync(f.fileno())
-                crash.point("append.torn")
+                os._exit(crash.EXIT_CODE)
             storage.append_line(self.events_file, line)
             crash.point("append.after")
             storage.write_json(self.state_file, new_state)

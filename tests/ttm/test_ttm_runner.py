@@ -1,0 +1,122 @@
+"""The runner of SPEC 6.5: lifecycle, blocking hand-off, per-target order,
+concurrency across targets, nothing dropped, reloads through the hand-off."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from tetra_repl.ttm.runner import (BOOTING, NEW, PROCESSING, RUNNING, STOPPED, STOPPING, Runner,
+                                   RunnerStopped, Work)
+
+
+@pytest.fixture
+def runner():
+    r = Runner().start()
+    yield r
+    r.stop(cancel=True, timeout=10)
+
+
+def test_lifecycle_goes_new_booting_running_processing_running_stopping_stopped():
+    seen = []
+    r = Runner(on_state=lambda old, new: seen.append(new))
+    assert r.state == NEW
+    r.start()
+    assert r.state == RUNNING  # only once the loop accepts work
+    w = r.submit(Work("@a", lambda cancel: 1))
+    w.done.wait(10)
+    assert r.stop(timeout=10)
+    assert r.history[:3] == [NEW, BOOTING, RUNNING]
+    assert PROCESSING in r.history
+    assert r.history[-2:] == [STOPPING, STOPPED]
+    assert seen == r.history[1:]
+    with pytest.raises(RunnerStopped):
+        r.submit(Work("@a", lambda cancel: 1))
+
+
+def test_submit_returns_only_once_the_runner_has_taken_the_work(runner):
+    gate = threading.Event()
+    w = runner.submit(Work("@a", lambda cancel: gate.wait(10)))
+    assert w.taken.is_set()
+    assert not w.done.is_set()
+    gate.set()
+    assert w.done.wait(10)
+
+
+def test_order_is_kept_per_target_and_nothing_is_dropped(runner):
+    log: dict[str, list[int]] = {"@a": [], "@b": [], "@c": []}
+    items = []
+
+    def submitter(key):
+        for i in range(100):
+            items.append(runner.submit(Work(key, lambda cancel, k=key, i=i: log[k].append(i))))
+
+    threads = [threading.Thread(target=submitter, args=(k,)) for k in log]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for w in items:
+        assert w.done.wait(10)
+    assert len(items) == 300
+    for key, seen in log.items():
+        assert seen == list(range(100)), key
+
+
+def test_different_targets_run_concurrently_and_one_target_does_not(runner):
+    both = threading.Barrier(2, timeout=10)
+    a = runner.submit(Work("@a", lambda cancel: both.wait()))
+    b = runner.submit(Work("@b", lambda cancel: both.wait()))
+    assert a.done.wait(15) and b.done.wait(15)
+    assert a.error is None and b.error is None  # a barrier of 2 needs them side by side
+
+    active, peak = [0], [0]
+    lock = threading.Lock()
+
+    def one(cancel):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        threading.Event().wait(0.01)
+        with lock:
+            active[0] -= 1
+
+    items = [runner.submit(Work("@same", one)) for _ in range(10)]
+    for w in items:
+        assert w.done.wait(10)
+    assert peak[0] == 1
+
+
+def test_a_failing_item_does_not_stop_its_lane(runner):
+    def boom(cancel):
+        raise RuntimeError("boom")
+
+    bad = runner.submit(Work("@a", boom))
+    good = runner.submit(Work("@a", lambda cancel: "ok"))
+    assert good.done.wait(10)
+    assert isinstance(bad.error, RuntimeError) and good.result == "ok"
+
+
+def test_a_topology_reload_applies_to_work_submitted_after_it_only(runner):
+    gate = threading.Event()
+    before = runner.submit(Work("@a", lambda cancel: gate.wait(10)))
+    reload = runner.reload("topology.toml")
+    after = runner.submit(Work("@a", lambda cancel: None))
+    gate.set()
+    assert after.done.wait(10)
+    assert (before.generation, reload.generation, after.generation) == (0, 1, 1)
+
+
+def test_stop_with_cancel_signals_running_work(runner):
+    started = threading.Event()
+
+    def long(cancel):
+        started.set()
+        return "cancelled" if cancel.wait(10) else "finished"
+
+    w = runner.submit(Work("@a", long))
+    started.wait(10)
+    assert runner.stop(cancel=True, timeout=10)
+    assert w.result == "cancelled"
+    assert runner.state == STOPPED
