@@ -20,6 +20,7 @@ import psutil
 import pytest
 
 PY = sys.executable
+TETRA = str(Path(sys.executable).with_name("tetra"))
 
 
 def free_port() -> int:

@@ -1,0 +1,73 @@
+"""doctor reports, patrol repairs: killed supervisors, dead processes, stale files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+
+import psutil
+
+from conftest import PY, wait_for
+
+
+def _dead(pid: int) -> bool:
+    return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_killed_supervisor_is_reported_and_patrol_adopts_the_process(tsm):
+    tsm("start", "--name", "orphan", "--restart", "always", "--", "sleep", "120")
+    meta = tsm.meta("orphan")
+    os.kill(meta["supervisor_pid"], signal.SIGKILL)
+    wait_for(lambda: _dead(meta["supervisor_pid"]))
+
+    report = tsm("doctor", check=False)
+    assert report.returncode == 1
+    assert "unsupervised" in report.stdout and str(meta["pid"]) in report.stdout
+    assert "adopted by supervisor" in tsm("patrol").stdout
+    healed = tsm.meta("orphan")
+    assert healed["pid"] == meta["pid"] and healed["supervisor_pid"] != meta["supervisor_pid"]
+    assert tsm("doctor").stdout.strip() == "no problems found"
+    # supervised again: an outside kill is restarted per policy
+    os.kill(meta["pid"], signal.SIGKILL)
+    wait_for(lambda: tsm.meta("orphan")["pid"] not in (None, meta["pid"]))
+
+
+def test_dead_process_marked_online_and_stale_pid_file(tsm):
+    tsm("start", "--name", "gone", "--", "sleep", "120")
+    meta = tsm.meta("gone")
+    os.kill(meta["supervisor_pid"], signal.SIGKILL)
+    wait_for(lambda: _dead(meta["supervisor_pid"]))
+    os.kill(meta["pid"], signal.SIGKILL)
+    wait_for(lambda: _dead(meta["pid"]))
+
+    findings = json.loads(tsm("doctor", "--json", check=False).stdout)
+    kinds = {f["kind"] for f in findings}
+    assert {"dead_marked_online", "stale_pid_file"} <= kinds
+    assert tsm.ls()["gone"]["status"] == "crashed"  # ls never shows a dead process online
+
+    results = json.loads(tsm("patrol", "--json").stdout)
+    assert {r["result"] for r in results} >= {"removed", "marked crashed"}
+    assert tsm.meta("gone")["status"] == "crashed"
+    assert not (tsm.processes / "gone" / "gone.pid").exists()
+    assert tsm("doctor").returncode == 0
+
+
+def test_doctor_reports_port_conflicts_and_unwritable_dirs(tsm, port):
+    tsm("start", "--name", "a", "--", PY, "-m", "http.server", str(port), "--bind", "127.0.0.1")
+    # a second claim on the same port, written as a crashed record would be
+    tsm("start", "--name", "b", "--", "sleep", "120")
+    tsm("stop", "b")
+    meta_b = tsm.meta("b")
+    meta_b.update(port=port, status="crashed")
+    (tsm.processes / "b" / "meta.json").write_text(json.dumps(meta_b))
+    findings = json.loads(tsm("doctor", "--json", check=False).stdout)
+    assert any(f["kind"] == "port_conflict" and "a-" in f["detail"] for f in findings)
+
+    if os.geteuid() != 0:  # root writes everywhere; the check only means something for users
+        tsm.processes.chmod(0o500)
+        try:
+            findings = json.loads(tsm("doctor", "--json", check=False).stdout)
+            assert any(f["kind"] == "unwritable_dir" for f in findings)
+        finally:
+            tsm.processes.chmod(0o755)
