@@ -1,5 +1,175 @@
-"""tetra plugin: deploy, rollback, releases."""
+"""tetra plugin: deploy, rollback, releases (SPEC 7).
 
-from tetra_repl.plugin import Plugin
+Each deploy and each rollback is one transaction of module ``deploy`` (see
+:mod:`.engine`).  On ``@local`` with no topology, releases live under
+``DIR/deploy/hosts/local`` unless the topology sets ``deploy_path``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from tetra_repl.errors import CommandError, UsageError
+from tetra_repl.plugin import Option, Param, Plugin
 
 plugin = Plugin("deploy", help="deploy, rollback, releases")
+
+WAIT = Option("--wait", type="float", optional_value=True, const=float("inf"), metavar="SECONDS",
+              help="wait for locked hosts (forever, or SECONDS)")
+
+
+def _wait(value):
+    if value is None:
+        return None
+    return 1e9 if value == float("inf") else max(0.0, value)
+
+
+def _start(ctx, description: str, slug: str, symbol, params: dict):
+    from tetra_repl.ttm import session_store, set_active
+
+    txn = session_store(ctx.session).create("deploy", description, target=symbol.text, slug=slug,
+                                            params=params)
+    set_active(ctx.session, txn)
+    return txn
+
+
+@plugin.command("deploy", help="Deploy an artifact to a target as one transaction",
+                params=[Param("target", type="target"), Param("artifact", type="path")],
+                options=[Option("--config", type="path", metavar="FILE", help="a config file shipped with it"),
+                         Option("--health", metavar="URL", help="health URL polled on each host"),
+                         Option("--check", metavar="CMD", help="check command run on each host"),
+                         Option("--parallel", type="int", metavar="N", help="hosts at once"),
+                         Option("--keep", type="int", default=5, metavar="N", help="releases kept per host"),
+                         Option("--dry-run", type="bool", help="print every remote command; change nothing"),
+                         WAIT],
+                examples=["deploy @staging build/api-v2.1.0.tar.gz",
+                          "deploy @prod:web api.tar.gz --health http://127.0.0.1:8080/health",
+                          "deploy @local app.tar.gz --dry-run"])
+def deploy(ctx, args):
+    from .engine import Deploy
+
+    if args.health and args.check:
+        raise UsageError("deploy: give --health or --check, not both", hint="see 'help deploy'")
+    artifact = Path(args.artifact)
+    if not artifact.is_file():
+        raise CommandError(f"deploy: artifact not found: {artifact}",
+                           hint="give the path of a built .tar.gz")
+    if args.config and not Path(args.config).is_file():
+        raise CommandError(f"deploy: config file not found: {args.config}")
+    if args.keep is not None and args.keep < 1:
+        raise UsageError("deploy: --keep must be at least 1")
+    params = {"kind": "deploy", "artifact": str(artifact.resolve()),
+              "config": str(Path(args.config).resolve()) if args.config else None,
+              "health": args.health, "check": args.check, "parallel": args.parallel,
+              "keep": args.keep, "dry_run": bool(args.dry_run)}
+    txn = _start(ctx, f"deploy {artifact.name} to {args.target.text}",
+                 f"deploy-{args.target.name}", args.target, params)
+    return Deploy(ctx, txn, wait=_wait(args.wait)).run()
+
+
+@plugin.command("rollback", help="Switch a target back to an earlier release (its own transaction)",
+                params=[Param("target", type="target")],
+                options=[Option("--to", metavar="RELEASE", help="the release (default: the one before current)"),
+                         Option("--health", metavar="URL"), Option("--check", metavar="CMD"), WAIT],
+                examples=["rollback @staging", "rollback @prod --to deploy-prod-20251017T143022"])
+def rollback(ctx, args):
+    from .rollback import Rollback
+
+    params = {"kind": "rollback", "to": args.to, "health": args.health, "check": args.check}
+    txn = _start(ctx, f"rollback {args.target.text}" + (f" to {args.to}" if args.to else ""),
+                 f"rollback-{args.target.name}", args.target, params)
+    return Rollback(ctx, txn, wait=_wait(args.wait)).run()
+
+
+@plugin.command("releases", help="List the releases on each host of a target",
+                params=[Param("target", type="target")], options=[Option("--json", type="bool")],
+                examples=["releases @staging", "releases @prod --json"])
+def releases(ctx, args):
+    from tetra_repl.ttm import targets
+
+    from . import plan as P
+    from .engine import deploy_path
+
+    res = targets.resolve(ctx.session, args.target)
+
+    def one(host):
+        lay = P.Layout(deploy_path(ctx.session, host), "")
+        r = targets.connector(ctx.session, host).run(P.list_releases(lay).argv, timeout=60)
+        if not r.ok:
+            raise CommandError(f"{host.name}: {r.error or r.stderr.strip() or f'exit {r.exit_status}'}")
+        names, current = P.parse_listing(r.stdout)
+        return {"deploy_path": lay.deploy_path, "current": current, "releases": names}
+
+    results = targets.fan_out(res.hosts, one, parallel=res.parallel)
+    out, failed = {}, []
+    for name, value in results.items():
+        if isinstance(value, dict):
+            out[name] = value
+        else:
+            failed.append(f"{name}: {getattr(value, 'message', value)}")
+            out[name] = {"error": getattr(value, "message", str(value))}
+    if args.json or ctx.json:
+        ctx.out(json.dumps(out, indent=2, sort_keys=True))
+    else:
+        for name, info in out.items():
+            if "error" in info:
+                ctx.out(f"{name}: error: {info['error']}")
+                continue
+            ctx.out(f"{name}  {info['deploy_path']}")
+            if not info["releases"]:
+                ctx.out("    (no releases)")
+            for rel in reversed(info["releases"]):
+                ctx.out(f"  {'*' if rel == info['current'] else ' '} {rel}"
+                        + ("   (current)" if rel == info["current"] else ""))
+    if failed:
+        raise CommandError(f"releases: {len(failed)} host(s) failed: {'; '.join(failed)}")
+
+
+# -- hooks used by `txn resume` / `txn fail` on deploy transactions -------------
+
+def _runner_for(ctx, txn, wait=None):
+    from .engine import Deploy
+    from .rollback import Rollback
+
+    kind = txn.state()["params"].get("kind")
+    return (Rollback if kind == "rollback" else Deploy)(ctx, txn, wait=wait)
+
+
+def resume_hook(ctx, txn):
+    """Continue a deploy/rollback: completed steps are skipped, the rest runs."""
+    from tetra_repl.ttm import lifecycle, session_leases, set_active
+
+    aborted = lifecycle.resume(txn, session_leases(ctx.session))
+    set_active(ctx.session, txn)
+    ctx.out(f"{txn.id}: resuming at {txn.state()['stage']}"
+            + (f" (re-running unfinished: {', '.join(aborted)})" if aborted else ""))
+    return _runner_for(ctx, txn).run()
+
+
+def fail_hook(ctx, txn, reason: str):
+    """End a deploy FAIL, first switching back every host it had switched."""
+    from tetra_repl.ttm import lifecycle, session_leases, states
+
+    from .engine import compensate, host_plans
+
+    run = _runner_for(ctx, txn)
+    state = txn.state()
+    if state["tes_plan"] is not None and state["stage"] not in states.TERMINAL:
+        try:
+            res = run.assemble()
+            rolled, problems = compensate(run, host_plans(ctx.session, res.hosts, txn.id, run.params))
+            for host, prev in rolled:
+                ctx.out(f"{host}: rolled back to {prev or '(no release)'}")
+            for p in problems:
+                ctx.err(f"rollback problem: {p}")
+        except Exception as exc:  # failing must still be possible when hosts are gone
+            ctx.err(f"tetra: warning: could not compensate: {getattr(exc, 'message', exc)}")
+    lifecycle.fail(txn, session_leases(ctx.session), reason)
+
+
+@plugin.on_load
+def _register(session):
+    hooks = session.service("ttm.module_hooks", dict)
+    hooks[("deploy", "resume")] = resume_hook
+    hooks[("deploy", "fail")] = fail_hook

@@ -1,0 +1,402 @@
+"""The deploy pipeline (SPEC 7) on the TTM: one transaction, module ``deploy``.
+
+Every per-host action is a recorded step (``upload:web-1``, ``switch:web-1``…),
+so a resumed run skips what is done.  Any host failing EXECUTE or VALIDATE
+aborts the others between steps and compensates every host whose ``current``
+was switched: it is pointed back at the release it had before.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tetra_repl.errors import CommandError, TetraError
+from tetra_repl.ttm import crash, lifecycle, session_leases, states, targets
+from tetra_repl.ttm.leases import Locked
+
+from . import plan as P
+
+
+class HostFailure(TetraError):
+    """One host failed one step."""
+
+    def __init__(self, host: str, step: str, message: str):
+        super().__init__(f"host {host} failed at {step}: {message}")
+        self.host, self.step, self.detail = host, step, message
+
+
+@dataclass
+class HostPlan:
+    host: object  # topology.ResolvedHost
+    layout: P.Layout
+    restart: str | None = None
+    health: str | None = None
+    check: str | None = None
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.host.name
+
+
+def deploy_path(session, host) -> str:
+    """The host's deploy_path; for a local host with no deploy_path in the
+    topology, ``DIR/deploy/hosts/<name>`` (so @local works with no set-up)."""
+    settings = getattr(host, "settings", {}) or {}
+    sources = getattr(host, "sources", {}) or {}
+    if host.connector == "local" and sources.get("deploy_path", "builtin") == "builtin":
+        return str(session.env.path("deploy", "hosts", host.name))
+    return str(settings.get("deploy_path") or "/srv/app")
+
+
+def host_plans(session, hosts, release: str, params: dict) -> list[HostPlan]:
+    out = []
+    for h in hosts:
+        s = dict(getattr(h, "settings", {}) or {})
+        health = params.get("health") or (None if params.get("check") else s.get("health"))
+        check = params.get("check") or (None if params.get("health") else s.get("check"))
+        out.append(HostPlan(h, P.Layout(deploy_path(session, h), release), s.get("restart"),
+                            health, check, s))
+    return out
+
+
+def host_ops(hp: HostPlan, artifact: str, config: str | None) -> list[tuple[str, P.Op]]:
+    """(step, op) for EXECUTE and VALIDATE on one host, in order: what --dry-run prints."""
+    lay = hp.layout
+    ops = [("prepare", P.prepare(lay)), ("upload", P.upload(lay, artifact)),
+           ("verify", P.verify(lay)), ("extract", P.extract(lay))]
+    if config:
+        ops.append(("extract", P.Op("put", local=config,
+                                    remote=f"{lay.release_dir}/{Path(config).name.split('_', 1)[-1]}")))
+    ops += [("switch", P.link(lay, lay.release)), ("switch", P.rename(lay))]
+    if hp.restart:
+        ops.append(("restart", P.restart(lay, hp.restart)))
+    if hp.health:
+        ops.append(("validate", P.health(hp.health)))
+    elif hp.check:
+        ops.append(("validate", P.check(lay, hp.check)))
+    return ops
+
+
+class Deploy:
+    """One run of the pipeline over a transaction (fresh or resumed)."""
+
+    def __init__(self, ctx, txn, *, wait: float | None = None):
+        self.ctx, self.txn, self.wait = ctx, txn, wait
+        self.session = ctx.session
+        self.leases = session_leases(ctx.session)
+        from tetra_plugins.txn.work import cancel_event
+
+        self.cancel = cancel_event()
+        self.abort = threading.Event()  # one host failed: the others stop between steps
+        self.failures: list[HostFailure] = []
+        self.params = txn.state()["params"]
+
+    # -- helpers ------------------------------------------------------------
+    def say(self, text: str) -> None:
+        self.ctx.out(text)
+
+    def stage(self) -> str:
+        return self.txn.state()["stage"]
+
+    def evidence(self, kind: str) -> str | None:
+        for ev in self.txn.state()["evidence"]:
+            if ev["kind"] == kind:
+                return str(self.txn.path / ev["file"])
+        return None
+
+    def sha(self) -> str:
+        return next(ev["sha256"] for ev in self.txn.state()["evidence"] if ev["kind"] == "artifact")
+
+    def run_op(self, hp: HostPlan, step: str, op: P.Op, *, timeout: float | None = 600):
+        """Run one op on one host, recorded as exec_started/exec_finished."""
+        conn = targets.connector(self.session, hp.host)
+        self.txn.record("exec_started", {"host": hp.name, "step": step, "command": op.text()})
+        if op.kind == "put":
+            digest = conn.put(op.local, op.remote, progress=self._progress(hp, Path(op.local)))
+            self.txn.record("exec_finished", {"host": hp.name, "step": step, "ok": True,
+                                              "sha256": digest})
+            return digest
+        result = conn.run(op.argv, timeout=timeout, cancel=self.cancel)
+        self.txn.record("exec_finished", {"host": hp.name, "step": step, "ok": result.ok,
+                                          "exit": result.exit_status, "error": result.error})
+        if not result.ok:
+            detail = result.error or (result.stderr.strip().splitlines() or [f"exit {result.exit_status}"])[-1]
+            raise HostFailure(hp.name, step, detail)
+        return result
+
+    def _progress(self, hp: HostPlan, path: Path):
+        started, marks = time.monotonic(), set()
+
+        def report(done: int, total: int) -> None:
+            pct = 100 if total == 0 else int(done * 100 / total)
+            mark = pct // 25
+            if mark in marks:
+                return
+            marks.add(mark)
+            elapsed = max(time.monotonic() - started, 1e-6)
+            rate = done / elapsed
+            eta = (total - done) / rate if rate > 0 else 0
+            self.say(f"[{hp.name}] upload {pct:3d}%  {done / 1e6:.1f}/{total / 1e6:.1f} MB  "
+                     f"{rate / 1e6:.1f} MB/s  ETA {eta:.0f}s")
+
+        return report
+
+    def target_release(self, hp: HostPlan) -> str | None:
+        """The release this run switches ``hp`` to."""
+        return hp.layout.release
+
+    def checkpoint(self) -> None:
+        if self.cancel.is_set():
+            raise TetraError("cancelled")
+        if self.abort.is_set():
+            raise TetraError("aborted: another host failed")
+
+    # -- phases -------------------------------------------------------------
+    def run(self) -> int:
+        st = self.txn.state()
+        if st["stage"] in (states.NEW, states.SELECT):
+            self.select()
+        res = self.assemble()
+        hps = host_plans(self.session, res.hosts, self.txn.id, self.params)
+        self.print_plan(res, hps)
+        if self.params.get("dry_run"):
+            self.print_dry_run(hps)
+            lifecycle.fail(self.txn, self.leases, "dry run: stopped after ASSEMBLE; nothing changed")
+            return 0
+        try:
+            if self.stage() in (states.ASSEMBLE, states.EXECUTE):
+                self.execute(hps)
+            if self.stage() in (states.EXECUTE, states.VALIDATE):
+                self.validate(hps)
+            self.prune(hps)
+            lifecycle.commit(self.txn, self.leases)
+        except Locked as exc:
+            lifecycle.fail(self.txn, self.leases, exc.message)
+            raise
+        except (HostFailure, TetraError) as exc:
+            return self.fail(hps, exc)
+        self.say(self.done_message(hps))
+        return 0
+
+    def done_message(self, hps) -> str:
+        return (f"deployed {self.txn.id} to {len(hps)} host(s): "
+                f"{', '.join(h.name for h in hps)}  (DONE)")
+
+    def select(self) -> None:
+        if self.stage() == states.NEW:
+            self.txn.advance(states.SELECT)
+        if self.evidence("artifact") is None:
+            self.txn.add_evidence(self.params["artifact"], "artifact")
+        if self.params.get("config") and self.evidence("config") is None:
+            self.txn.add_evidence(self.params["config"], "config")
+
+    def assemble(self):
+        from tetra_plugins.txn.work import resolve_into
+
+        st = self.txn.state()
+        if st["stage"] in (states.NEW, states.SELECT) or st["tes_plan"] is None:
+            return resolve_into(self.ctx, self.txn)
+        res = targets.resolve(self.session, st["target"])
+        wanted = set(st["hosts"])
+        res.hosts = [h for h in res.hosts if h.name in wanted]
+        if {h.name for h in res.hosts} != wanted:
+            raise CommandError(f"{self.txn.id}: the target's hosts changed since it was resolved",
+                               hint=f"txn fail {self.txn.id} \"topology changed\"")
+        return res
+
+    def print_plan(self, res, hps: list[HostPlan]) -> None:
+        ev = next(e for e in self.txn.state()["evidence"] if e["kind"] == "artifact")
+        self.say(f"plan {self.txn.id}: {res.symbol} → {len(hps)} host(s); artifact "
+                 f"{Path(ev.get('source') or ev['file']).name} ({ev['bytes']} bytes, "
+                 f"sha256 {ev['sha256'][:12]}…)")
+        for hp in hps:
+            h = hp.host
+            where = "local" if h.connector == "local" else f"ssh {h.user}@{h.hostname}:{h.port}"
+            then = (f"health {hp.health}" if hp.health else f"check {hp.check}" if hp.check
+                    else "no validation configured")
+            self.say(f"  {hp.name:<12} {where:<28} {hp.layout.deploy_path}  "
+                     f"restart: {hp.restart or '-'}  validate: {then}")
+
+    def print_dry_run(self, hps: list[HostPlan]) -> None:
+        self.say("dry run: the remote commands, per host (nothing is run):")
+        for hp in hps:
+            for step, op in host_ops(hp, self.evidence("artifact"), self.evidence("config")):
+                self.say(f"  [{hp.name}] {step:<8} {op.text()}")
+
+    def execute(self, hps: list[HostPlan]) -> None:
+        names = [hp.name for hp in hps]
+        lifecycle.take_leases(self.txn, self.leases, names, label=self.txn.state()["target"],
+                              wait=self.wait)
+        if self.stage() == states.ASSEMBLE:
+            self.txn.record("stage_changed", to_stage=states.EXECUTE)
+        self.fan(hps, self.execute_host)
+
+    def fan(self, hps, fn) -> None:
+        parallel = int(self.params.get("parallel") or max(
+            [int(hp.settings.get("parallel") or 10) for hp in hps] or [10]))
+
+        def one(hp):
+            try:
+                fn(hp)
+            except HostFailure as exc:
+                self.failures.append(exc)
+                self.abort.set()
+                raise
+            except TetraError as exc:
+                if not self.abort.is_set():
+                    self.failures.append(HostFailure(hp.name, "?", exc.message))
+                    self.abort.set()
+                raise
+            except Exception as exc:
+                self.failures.append(HostFailure(hp.name, "?", f"{type(exc).__name__}: {exc}"))
+                self.abort.set()
+                raise
+
+        targets.fan_out(hps, one, parallel=parallel, cancel=self.cancel)
+        if self.failures:
+            raise self.failures[0]
+        if self.cancel.is_set():
+            raise TetraError("cancelled")
+
+    def execute_host(self, hp: HostPlan) -> None:
+        lay, txn = hp.layout, self.txn
+        artifact, config = self.evidence("artifact"), self.evidence("config")
+        for name in ("prepare", "upload", "verify", "extract", "switch", "restart"):
+            if name == "restart" and not hp.restart:
+                continue
+            with lifecycle.step(txn, f"{name}:{hp.name}") as s:
+                if s.done:
+                    continue
+                self.checkpoint()
+                crash.point(f"deploy.{name}")
+                if name == "prepare":
+                    out = self.run_op(hp, name, P.prepare(lay)).stdout.strip()
+                    s.result = {"previous": Path(out).name if out else None}
+                elif name == "upload":
+                    self.say(f"[{hp.name}] upload → {lay.tarball}")
+                    s.result = {"sha256": self.run_op(hp, name, P.upload(lay, artifact))}
+                elif name == "verify":
+                    got = self.run_op(hp, name, P.verify(lay)).stdout.split()[:1]
+                    if got != [self.sha()]:
+                        raise HostFailure(hp.name, name, f"sha256 on the host {got[0] if got else '?'} "
+                                          f"≠ artifact {self.sha()}")
+                    s.result = {"sha256": got[0]}
+                elif name == "extract":
+                    self.run_op(hp, name, P.extract(lay))
+                    if config:
+                        dest = f"{lay.release_dir}/{Path(config).name.split('_', 1)[-1]}"
+                        self.run_op(hp, name, P.Op("put", local=config, remote=dest))
+                elif name == "switch":
+                    self.run_op(hp, name, P.link(lay, lay.release))
+                    crash.point("deploy.switch.mid")  # new link made, not yet renamed
+                    self.run_op(hp, name, P.rename(lay))
+                    self.say(f"[{hp.name}] current → releases/{lay.release}")
+                elif name == "restart":
+                    self.run_op(hp, name, P.restart(lay, hp.restart))
+
+    def validate(self, hps: list[HostPlan]) -> None:
+        if self.stage() == states.EXECUTE:
+            self.txn.record("stage_changed", to_stage=states.VALIDATE)
+        self.fan(hps, self.validate_host)
+        self.txn.record("validate_passed", {"hosts": [hp.name for hp in hps]})
+
+    def validate_host(self, hp: HostPlan) -> None:
+        with lifecycle.step(self.txn, f"validate:{hp.name}") as s:
+            if s.done:
+                return
+            if hp.health:
+                timeout = float(hp.settings.get("health_timeout") or self.params.get("health_timeout") or 30)
+                deadline = time.monotonic() + timeout
+                while True:  # polled until it answers or the time is up
+                    self.checkpoint()
+                    try:
+                        self.run_op(hp, "validate", P.health(hp.health), timeout=10)
+                        break
+                    except HostFailure as exc:
+                        if time.monotonic() >= deadline:
+                            raise HostFailure(hp.name, "validate",
+                                              f"health {hp.health} not ok after {timeout:g}s "
+                                              f"({exc.detail})") from None
+                        time.sleep(0.5)
+                s.result = {"health": hp.health}
+            elif hp.check:
+                self.checkpoint()
+                self.run_op(hp, "validate", P.check(hp.layout, hp.check))
+                s.result = {"check": hp.check}
+            else:
+                s.result = {"skipped": "no health URL or check command configured"}
+            self.say(f"[{hp.name}] validate " + ("ok" if hp.health or hp.check
+                                                  else "skipped (no health/check configured)"))
+
+    def prune(self, hps: list[HostPlan]) -> None:
+        keep = int(self.params.get("keep") or 5)
+        for hp in hps:
+            with lifecycle.step(self.txn, f"prune:{hp.name}") as s:
+                if s.done:
+                    continue
+                try:
+                    out = self.run_op(hp, "prune", P.list_releases(hp.layout)).stdout
+                    releases, current = P.parse_listing(out)
+                    previous = (self.txn.state()["steps"].get(f"prepare:{hp.name}") or {}).get("previous")
+                    gone = P.to_prune(releases, keep, {current, previous, hp.layout.release})
+                    if gone:
+                        self.run_op(hp, "prune", P.remove(hp.layout, gone))
+                    s.result = {"removed": gone}
+                except HostFailure as exc:  # pruning is housekeeping: never fails a deploy
+                    s.result = {"error": exc.detail}
+
+    # -- failure and compensation ---------------------------------------------
+    def fail(self, hps: list[HostPlan], exc: TetraError) -> int:
+        first = self.failures[0] if self.failures else exc
+        reason = "cancelled" if self.cancel.is_set() else first.message
+        rolled, problems = compensate(self, hps)
+        lifecycle.fail(self.txn, self.leases, reason)
+        back = ", ".join(f"{h} (to {p or 'no release'})" for h, p in rolled)
+        what = f"rolled back {back}" if rolled else "nothing was switched, nothing to roll back"
+        if problems:
+            what += f"; ROLLBACK PROBLEMS: {'; '.join(problems)}"
+        raise CommandError(f"deploy {self.txn.id} FAIL: {reason}; {what}",
+                           hint=f"details: txn events {self.txn.id}")
+
+
+def compensate(run: Deploy, hps: list[HostPlan]) -> tuple[list[tuple[str, str | None]], list[str]]:
+    """Point every host whose ``current`` is this release back at its previous one."""
+    steps = run.txn.state()["steps"]
+    candidates = [hp for hp in hps if f"prepare:{hp.name}" in steps]
+    touched = [hp for hp in candidates if f"switch:{hp.name}" in steps
+               or _current_is(run, hp)]
+    if not touched:
+        return [], []
+    run.txn.record("rollback_started", {"hosts": [hp.name for hp in touched]})
+    rolled, problems = [], []
+    for hp in touched:
+        previous = (steps[f"prepare:{hp.name}"] or {}).get("previous")
+        try:
+            if previous:
+                run.run_op(hp, "rollback", P.link(hp.layout, previous), timeout=60)
+                run.run_op(hp, "rollback", P.rename(hp.layout), timeout=60)
+                if hp.restart:
+                    run.run_op(hp, "rollback", P.restart(hp.layout, hp.restart), timeout=300)
+            else:
+                run.run_op(hp, "rollback", P.unlink_current(hp.layout), timeout=60)
+            rolled.append((hp.name, previous))
+            shown = f"releases/{previous}" if previous else "(none)"
+            run.say(f"[{hp.name}] rolled back: current → {shown}")
+        except TetraError as exc:
+            problems.append(f"{hp.name}: {exc.message}")
+    run.txn.record("rollback_finished", {"restored": {h: p for h, p in rolled}, "problems": problems})
+    return rolled, problems
+
+
+def _current_is(run: Deploy, hp: HostPlan) -> bool:
+    """Whether the host's current points at this release (a switch cut short)."""
+    try:
+        conn = targets.connector(run.session, hp.host)
+        r = conn.run(["readlink", "--", hp.layout.current], timeout=30)
+        return r.ok and Path(r.stdout.strip()).name == run.target_release(hp)
+    except TetraError:
+        return False

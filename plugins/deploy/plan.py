@@ -1,0 +1,162 @@
+"""The remote commands of a deploy, per host, as data.
+
+One source of truth: ``--dry-run`` prints exactly these operations and a real
+run executes exactly these.  Every path is ``shlex.quote``d; list commands
+arrive on the host as one argument per element.  The only unquoted text is
+the topology author's own ``restart``/``check`` shell command.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+q = shlex.quote
+
+
+@dataclass
+class Op:
+    """One remote operation: ``run`` (argv) or ``put`` (local → remote)."""
+
+    kind: str
+    argv: list[str] = field(default_factory=list)
+    local: str = ""
+    remote: str = ""
+
+    def text(self) -> str:
+        if self.kind == "put":
+            return f"put {self.local} → {self.remote} (then verify sha256)"
+        return shlex.join(self.argv)
+
+
+@dataclass
+class Layout:
+    """Where a release lives on one host."""
+
+    deploy_path: str
+    release: str  # the release name: the transaction id
+
+    @property
+    def releases(self) -> str:
+        return str(PurePosixPath(self.deploy_path) / "releases")
+
+    @property
+    def tarball(self) -> str:
+        return f"{self.releases}/{self.release}.tar.gz"
+
+    @property
+    def release_dir(self) -> str:
+        return f"{self.releases}/{self.release}"
+
+    @property
+    def current(self) -> str:
+        return str(PurePosixPath(self.deploy_path) / "current")
+
+    def tmp_link(self) -> str:
+        return str(PurePosixPath(self.deploy_path) / f".current.{self.release}.tmp")
+
+
+def prepare(lay: Layout) -> Op:
+    """Create the releases directory and print the current release (if any)."""
+    return Op("run", ["sh", "-c", f"mkdir -p -- {q(lay.releases)} && "
+                                  f"{{ readlink -- {q(lay.current)} || true; }}"])
+
+
+def upload(lay: Layout, local: str) -> Op:
+    return Op("put", local=local, remote=lay.tarball)
+
+
+def verify(lay: Layout) -> Op:
+    return Op("run", ["sha256sum", "--", lay.tarball])
+
+
+def extract(lay: Layout) -> Op:
+    """Unpack into a scratch directory, then rename into place (re-runnable)."""
+    part, rel = lay.release_dir + ".part", lay.release_dir
+    return Op("run", ["sh", "-c", f"set -e; rm -rf -- {q(part)}; mkdir -p -- {q(part)}; "
+                                  f"tar -xzf {q(lay.tarball)} -C {q(part)}; rm -rf -- {q(rel)}; "
+                                  f"mv -- {q(part)} {q(rel)}"])
+
+
+def link(lay: Layout, release: str) -> Op:
+    """Step 1 of the switch: a new symlink beside ``current`` (relative target)."""
+    return Op("run", ["ln", "-sfn", f"releases/{release}", lay.tmp_link()])
+
+
+def rename(lay: Layout) -> Op:
+    """Step 2: rename it over ``current`` — atomic, readers see old or new."""
+    return Op("run", ["mv", "-Tf", lay.tmp_link(), lay.current])
+
+
+def unlink_current(lay: Layout) -> Op:
+    return Op("run", ["rm", "-f", "--", lay.current])
+
+
+def restart(lay: Layout, command: str) -> Op:
+    return Op("run", ["sh", "-c", f"cd {q(lay.current)} && {command}"])
+
+
+def check(lay: Layout, command: str) -> Op:
+    return Op("run", ["sh", "-c", f"cd {q(lay.current)} && {command}"])
+
+
+def health(url: str) -> Op:
+    """One probe of a health URL, from the host itself (curl, else wget, else python3)."""
+    u = q(url)
+    return Op("run", ["sh", "-c",
+                      f"if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null --max-time 5 {u}; "
+                      f"elif command -v wget >/dev/null 2>&1; then wget -q -T 5 -O /dev/null {u}; "
+                      f"else python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1], "
+                      f"timeout=5)' {u}; fi"])
+
+
+def list_releases(lay: Layout) -> Op:
+    """Releases (directories) and what ``current`` points at."""
+    return Op("run", ["sh", "-c", f"cd -- {q(lay.releases)} 2>/dev/null && "
+                                  f"for d in */; do [ -d \"$d\" ] && printf '%s\\n' \"${{d%/}}\"; done; "
+                                  f"printf 'current=%s\\n' \"$(readlink -- {q(lay.current)} || true)\""])
+
+
+def remove(lay: Layout, releases: list[str]) -> Op:
+    paths = []
+    for r in releases:
+        paths += [f"{lay.releases}/{r}", f"{lay.releases}/{r}.tar.gz"]
+    return Op("run", ["rm", "-rf", "--", *paths])
+
+
+_STAMP = re.compile(r"(\d{8}T\d{6})(?:-(\d+))?$")
+
+
+def release_order(name: str) -> tuple:
+    """Sort key: releases are transaction ids, ordered by their timestamp."""
+    m = _STAMP.search(name)
+    return (m.group(1), int(m.group(2) or 1), name) if m else ("", 0, name)
+
+
+def parse_listing(text: str) -> tuple[list[str], str | None]:
+    """(releases oldest first, current release name or None) from list_releases output."""
+    names, current = [], None
+    for line in text.splitlines():
+        if line.startswith("current="):
+            target = line[len("current="):].strip()
+            current = PurePosixPath(target).name if target else None
+        elif line and not line.endswith(".part"):
+            names.append(line)
+    return sorted(names, key=release_order), current
+
+
+def to_prune(releases: list[str], keep: int, protect: set[str]) -> list[str]:
+    """The oldest releases beyond ``keep``, never one in ``protect`` (current, previous)."""
+    keep = max(keep, 1)
+    extra = len(releases) - keep
+    out = []
+    for name in releases:
+        if extra <= 0:
+            break
+        if name in protect:
+            continue
+        out.append(name)
+        extra -= 1
+    return out

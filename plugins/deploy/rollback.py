@@ -1,0 +1,73 @@
+"""``rollback @t [--to RELEASE]``: its own transaction, on the deploy pipeline.
+
+Per host: find the release to go back to (``--to``, else the one before
+``current``), switch ``current`` to it atomically, restart, validate; a
+failure switches every touched host back to what it ran before.
+"""
+
+from __future__ import annotations
+
+from tetra_repl.ttm import lifecycle
+
+from . import plan as P
+from .engine import Deploy, HostFailure, HostPlan
+
+
+class Rollback(Deploy):
+    """The deploy pipeline with no artifact: EXECUTE switches to an old release."""
+
+    def select(self) -> None:
+        from tetra_repl.ttm import states
+
+        if self.stage() == states.NEW:
+            self.txn.advance(states.SELECT)
+
+    def print_plan(self, res, hps: list[HostPlan]) -> None:
+        to = self.params.get("to") or "the release before current"
+        self.say(f"plan {self.txn.id}: {res.symbol} → {len(hps)} host(s); roll back to {to}")
+        for hp in hps:
+            self.say(f"  {hp.name:<12} {hp.layout.deploy_path}  restart: {hp.restart or '-'}")
+
+    def print_dry_run(self, hps):
+        for hp in hps:
+            self.say(f"  [{hp.name}] {P.list_releases(hp.layout).text()}")
+
+    def prune(self, hps) -> None:
+        pass  # a rollback never deletes releases
+
+    def target_release(self, hp: HostPlan) -> str | None:
+        return (self.txn.state()["steps"].get(f"prepare:{hp.name}") or {}).get("to")
+
+    def execute_host(self, hp: HostPlan) -> None:
+        lay = hp.layout
+        with lifecycle.step(self.txn, f"prepare:{hp.name}") as s:
+            if not s.done:
+                self.checkpoint()
+                out = self.run_op(hp, "prepare", P.list_releases(lay)).stdout
+                names, current = P.parse_listing(out)
+                to = self.params.get("to")
+                if to is None:
+                    older = [n for n in names if current is None or P.release_order(n) < P.release_order(current)]
+                    if not older:
+                        raise HostFailure(hp.name, "prepare",
+                                          f"no release before {current or '(none)'} to roll back to")
+                    to = older[-1]
+                elif to not in names:
+                    raise HostFailure(hp.name, "prepare", f"release {to} is not on the host "
+                                      f"(have: {', '.join(names) or 'none'})")
+                s.result = {"previous": current, "to": to}
+        to = self.target_release(hp)
+        with lifecycle.step(self.txn, f"switch:{hp.name}") as s:
+            if not s.done:
+                self.checkpoint()
+                self.run_op(hp, "switch", P.link(lay, to))
+                self.run_op(hp, "switch", P.rename(lay))
+                self.say(f"[{hp.name}] current → releases/{to}")
+        if hp.restart:
+            with lifecycle.step(self.txn, f"restart:{hp.name}") as s:
+                if not s.done:
+                    self.run_op(hp, "restart", P.restart(lay, hp.restart))
+
+    def done_message(self, hps) -> str:
+        return (f"rolled back {len(hps)} host(s): " + ", ".join(
+            f"{hp.name} → {self.target_release(hp)}" for hp in hps) + f"  ({self.txn.id} DONE)")
