@@ -15,7 +15,7 @@ import pytest
 
 TETRA = str(Path(sys.executable).with_name("tetra"))
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["sshd"]
 
 
 @pytest.fixture

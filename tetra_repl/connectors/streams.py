@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shlex
+from collections import deque
 from collections.abc import Callable, Sequence
 
 CHUNK = 1 << 20
@@ -17,6 +18,7 @@ class LineSplitter:
         self.emit = emit
         self.capture = capture
         self.parts: list[str] = []
+        self.tail: deque[str] = deque(maxlen=10)  # kept even without capture, for diagnosis
         self._pending = b""
 
     def feed(self, data: bytes) -> None:
@@ -34,6 +36,7 @@ class LineSplitter:
 
     def _line(self, raw: bytes, newline: bool = True) -> None:
         text = raw.decode("utf-8", errors="replace")
+        self.tail.append(text)
         if self.capture:
             self.parts.append(text + ("\n" if newline else ""))
         if self.emit is not None:

@@ -33,8 +33,8 @@ class ResolvedHost:
 
     @property
     def key(self) -> tuple:
-        """What makes two entries the same connection (the pool's key)."""
-        return (self.connector, self.hostname, self.port, self.user,
+        """What makes two entries the same pooled connection: each host entry gets its own."""
+        return (self.name, self.connector, self.hostname, self.port, self.user,
                 tuple(h.key for h in self.via), self.identity_files, self.known_hosts,
                 self.host_key_policy)
 

@@ -1,0 +1,119 @@
+"""known_hosts checking: policy ``reject`` (default) or ``accept-new``; never AutoAdd.
+
+A changed key is refused under every policy, with the file and line that
+holds the old key and the command that removes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import os
+import threading
+
+from .base import HostKeyError
+
+_write_lock = threading.Lock()
+
+
+def fingerprint(key) -> str:
+    """``SHA256:…`` as ``ssh-keygen -l`` prints it."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def known_entries(files, name: str) -> list[tuple[str, int, object]]:
+    """Every ``(file, line number, key)`` filed under ``name`` (hashed names too)."""
+    from paramiko.hostkeys import HostKeyEntry, HostKeys, InvalidHostKey
+
+    found = []
+    for path in files:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                lines = f.readlines()
+        except OSError:
+            continue
+        for lineno, line in enumerate(lines, 1):
+            line = line.strip()
+            if not line or line.startswith("#") or line.startswith("@"):
+                continue
+            try:
+                entry = HostKeyEntry.from_line(line, lineno)
+            except (InvalidHostKey, ValueError, Exception):
+                continue
+            if entry is None:
+                continue
+            for h in entry.hostnames:
+                if h == name or (h.startswith("|1|") and HostKeys.hash_host(name, h) == h):
+                    found.append((path, lineno, entry.key))
+                    break
+    return found
+
+
+def preferred_key_types(entries, offered: tuple[str, ...]) -> list[str]:
+    """Host key algorithms with those we already know first (so a host with an
+    RSA and an ed25519 key is checked against the one we have)."""
+    known = []
+    for _, _, key in entries:
+        name = key.get_name()
+        names = ["rsa-sha2-512", "rsa-sha2-256", "ssh-rsa"] if name == "ssh-rsa" else [name]
+        known.extend(n for n in names if n in offered and n not in known)
+    return known + [t for t in offered if t not in known]
+
+
+def verify(host, key, entries) -> str | None:
+    """Check the server's ``key`` for ``host``; returns a note when a key was recorded.
+
+    Raises :class:`HostKeyError` for an unknown key (policy reject) or a changed one.
+    """
+    name = host.known_hosts_name
+    if any(k.get_name() == key.get_name() and k.asbytes() == key.asbytes() for _, _, k in entries):
+        return None
+    fp = fingerprint(key)
+    if entries:
+        path, lineno, old = entries[0]
+        raise HostKeyError(
+            f"{host.name}: HOST KEY CHANGED for {name}: {path}:{lineno} has {old.get_name()} "
+            f"{fingerprint(old)}, the server offers {key.get_name()} {fp}; refusing "
+            "(this may be a man-in-the-middle attack)",
+            hint=f"if the change is expected: ssh-keygen -R '{name}' -f {path}  "
+                 "then trust the new key")
+    if host.host_key_policy == "accept-new":
+        return record(host, key)
+    kh = host.known_hosts[0] if host.known_hosts else "~/.ssh/known_hosts"
+    port = "" if host.port in (22, None) else f"-p {host.port} "
+    kind = key.get_name().replace("ssh-", "").replace("ecdsa-sha2-nistp256", "ecdsa")
+    raise HostKeyError(
+        f"{host.name}: unknown host key for {name} ({key.get_name()} {fp}); refusing "
+        "(policy reject)",
+        hint=f"if that fingerprint is right: ssh-keyscan {port}-t {kind} {host.hostname} >> {kh}"
+             "  (or set host_key_policy = \"accept-new\" for this target)")
+
+
+def record(host, key) -> str:
+    """Append the key to the first known_hosts file (``accept-new``), once."""
+    path = host.known_hosts[0] if host.known_hosts else os.path.expanduser("~/.ssh/known_hosts")
+    name = host.known_hosts_name
+    parent = os.path.dirname(path)
+    if parent:
+        os.makedirs(parent, mode=0o700, exist_ok=True)
+    with _write_lock:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            again = known_entries([path], name)  # another host entry may have just added it
+            if again:
+                verify(_with_reject(host), key, again)
+                return f"{name} already recorded in {path}"
+            os.write(fd, f"{name} {key.get_name()} {key.get_base64()}\n".encode())
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    return f"recorded {key.get_name()} {fingerprint(key)} for {name} in {path}"
+
+
+def _with_reject(host):
+    from dataclasses import replace
+
+    return replace(host, host_key_policy="reject")

@@ -1,0 +1,273 @@
+"""The SSH connector (paramiko): one pooled connection per host, many channels.
+
+What it does that the usual tools do not:
+- a command is started as ``echo <pid>; exec CMD`` so a timeout or Ctrl-C can
+  end its whole process group on the host (sshd made it a session leader);
+- a watchdog probes a silent server and reports it gone after
+  ``keepalive_interval * keepalive_count_max`` seconds instead of hanging;
+- a channel that closes without an exit status is reported as a lost
+  connection, not as exit status -1.
+"""
+
+from __future__ import annotations
+
+import re
+import select
+import shlex
+import threading
+import time
+from collections.abc import Sequence
+
+from . import sshconnect
+from .base import ConnectionLost, Connector, ConnectorError, RunResult
+from .streams import LineSplitter, not_found_in, quote_command
+
+_PID_LINE = re.compile(rb"^tetra-pid:(\d+)\n", re.M)
+_KILL_WAIT_S = 2.0
+
+
+class SSHConnector(Connector):
+    """Commands and files on one SSH host; connects on first use, reconnects after a loss."""
+
+    def __init__(self, host, pool=None):
+        self.host = host.name
+        self.resolved = host
+        self._pool = pool
+        self._lock = threading.Lock()
+        self._transport = None
+        self._watched = None
+        self._lost_reason: str | None = None
+        self._stop = threading.Event()
+        self._sftp_lock = threading.Lock()
+        self._sftp = None
+        self.note: str | None = None  # e.g. "recorded ssh-ed25519 … in known_hosts"
+
+    # -- connection ---------------------------------------------------------
+    def connect(self):
+        """The live transport, connecting (or reconnecting) when needed."""
+        with self._lock:
+            t = self._transport
+            if t is not None and t.is_active():
+                return t
+            self._drop()
+            tunnel = self._tunnel() if self.resolved.via else None
+            t, watched, note = sshconnect.connect(self.resolved, tunnel)
+            self._transport, self._watched, self.note = t, watched, note
+            self._lost_reason = None
+            self._stop = threading.Event()
+            threading.Thread(target=self._watchdog, args=(t, watched, self._stop),
+                             name=f"tetra-keepalive-{self.host}", daemon=True).start()
+            return t
+
+    def _tunnel(self):
+        jump = self.resolved.via[-1]
+        connector = self._pool.get(jump) if self._pool is not None else SSHConnector(jump)
+
+        def open_tunnel(hostname: str, port: int, timeout: float):
+            transport = connector.connect()
+            return transport.open_channel("direct-tcpip", (hostname, port), ("127.0.0.1", 0),
+                                          timeout=timeout)
+
+        return open_tunnel
+
+    def _watchdog(self, transport, watched, stop: threading.Event) -> None:
+        """Probe a silent server; close the connection when it stays silent too long."""
+        interval = float(self.resolved.setting("keepalive_interval", 5.0))
+        budget = interval * int(self.resolved.setting("keepalive_count_max", 3))
+        probed = 0.0
+        while not stop.wait(min(1.0, interval / 2)):
+            if not transport.is_active():
+                return
+            now = time.monotonic()
+            silent = now - watched.last_recv
+            if silent >= budget:
+                self._lost_reason = (f"the server stopped answering (no reply to keepalive "
+                                     f"for {silent:.0f}s)")
+                transport.close()
+                return
+            if silent >= interval and now - probed >= interval:
+                probed = now
+                _probe(transport)
+
+    def _drop(self) -> None:
+        self._stop.set()
+        if self._sftp is not None:
+            try:
+                self._sftp.close()
+            except Exception:
+                pass
+            self._sftp = None
+        if self._transport is not None:
+            try:
+                self._transport.close()
+            except Exception:
+                pass
+            self._transport = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def describe(self) -> dict:
+        """Facts about the live connection, for ``resolve --connect``."""
+        t = self._transport
+        if t is None:
+            return {}
+        from .hostkeys import fingerprint
+
+        key = t.get_remote_server_key()
+        info = {"server": t.remote_version, "host_key": f"{key.get_name()} {fingerprint(key)}",
+                "cipher": getattr(t, "remote_cipher", None)}
+        if self.note:
+            info["note"] = self.note
+        return info
+
+    def _lost(self, during: str) -> ConnectionLost:
+        reason = self._lost_reason or "the connection was closed by the server or the network"
+        return ConnectionLost(f"{self.host}: connection lost during {during}: {reason}",
+                              hint="the command may still be running on the host")
+
+    # -- commands -----------------------------------------------------------
+    def run(self, command: Sequence[str] | str, *, timeout: float | None = None,
+            on_stdout=None, on_stderr=None, cancel: threading.Event | None = None,
+            capture: bool = True) -> RunResult:
+        started = time.monotonic()
+        script = (f"exec sh -c {shlex.quote(command)}" if isinstance(command, str)
+                  else "exec " + quote_command(command))
+        transport = self.connect()
+        try:
+            chan = transport.open_session(timeout=float(self.resolved.setting("connect_timeout", 10)))
+            chan.exec_command(f"echo tetra-pid:$$; {script}")
+        except Exception as exc:
+            if not transport.is_active():
+                return self._result_lost(started, "the command start")
+            raise ConnectorError(f"{self.host}: cannot start the command: {exc}") from None
+        out = LineSplitter(on_stdout, capture)
+        err = LineSplitter(on_stderr, capture)
+        try:
+            status, error = self._wait(chan, out, err, started, timeout, cancel)
+        finally:
+            chan.close()
+        out.close()
+        err.close()
+        if error is None and status is None:
+            return self._result_lost(started, "the command", out, err)
+        if error is None and not_found_in("\n".join(err.tail), status):
+            word = command.split()[0] if isinstance(command, str) else command[0]
+            error = f"command not found: {word}"
+        return RunResult(self.host, status, out.text, err.text, time.monotonic() - started, error)
+
+    def _result_lost(self, started, during, out=None, err=None) -> RunResult:
+        lost = self._lost(during)
+        return RunResult(self.host, None, out.text if out else "", err.text if err else "",
+                         time.monotonic() - started, lost.message)
+
+    def _wait(self, chan, out, err, started, timeout, cancel):
+        """Pump output until the command ends; returns (exit status, error)."""
+        pid: int | None = None
+        head = b""
+        deadline = None if timeout is None else started + timeout
+        fd = chan.fileno()
+        while True:
+            if chan.eof_received and not chan.recv_ready() and not chan.recv_stderr_ready():
+                chan.status_event.wait(0.1)  # output is over; only the exit status is due
+            else:
+                select.select([fd], [], [], 0.1)
+            while chan.recv_ready():
+                data = chan.recv(65536)
+                if pid is None:
+                    head += data
+                    match = _PID_LINE.search(head)
+                    if match is None:
+                        continue
+                    pid = int(match.group(1))
+                    out.feed(head[:match.start()])
+                    data = head[match.end():]
+                out.feed(data)
+            while chan.recv_stderr_ready():
+                err.feed(chan.recv_stderr(65536))
+            if chan.exit_status_ready() and (chan.eof_received or chan.closed):
+                if not chan.recv_ready() and not chan.recv_stderr_ready():
+                    if pid is None and head:
+                        out.feed(head)
+                    return chan.recv_exit_status(), None
+            if chan.closed and not chan.recv_ready() and not chan.recv_stderr_ready():
+                return None, None  # closed without an exit status: the connection went
+            reason = None
+            if cancel is not None and cancel.is_set():
+                reason = "cancelled"
+            elif deadline is not None and time.monotonic() >= deadline:
+                reason = f"timed out after {timeout:g}s"
+            if reason:
+                ended = self._kill(pid, chan)
+                return None, reason + ("; the command was ended on the host" if ended
+                                       else "; could not end the command on the host")
+
+    def _kill(self, pid: int | None, chan) -> bool:
+        """End the command's process group on the host: TERM, then KILL after a grace."""
+        if pid is None:  # the marker has not arrived: give it a moment
+            give_up = time.monotonic() + 1.0
+            head = b""
+            while pid is None and time.monotonic() < give_up and not chan.closed:
+                if chan.recv_ready():
+                    head += chan.recv(65536)
+                    match = _PID_LINE.search(head)
+                    pid = int(match.group(1)) if match else None
+                else:
+                    time.sleep(0.01)
+            if pid is None:
+                return chan.closed
+        ticks = int(_KILL_WAIT_S / 0.1)
+        # kill -0 also sees zombies; ps tells the living apart where it can
+        alive = (f"if ps -A -o pgid= -o stat= >/dev/null 2>&1; then alive() {{ ps -A -o pgid= "
+                 f"-o stat= | awk '$1 == {pid} && $2 !~ /^Z/ {{ f = 1 }} END {{ exit !f }}'; }}; "
+                 f"else alive() {{ kill -0 -{pid} 2>/dev/null; }}; fi")
+        script = (f"{alive}; kill -TERM -{pid} 2>/dev/null; i=0; while alive "
+                  f"&& [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done; "
+                  f"kill -KILL -{pid} 2>/dev/null; true")
+        try:
+            killer = self._transport.open_session(timeout=5)
+            killer.exec_command(script)
+            ok = killer.status_event.wait(_KILL_WAIT_S + 5)
+            killer.close()
+            return ok
+        except Exception:
+            return False
+
+    # -- files --------------------------------------------------------------
+    def sftp(self):
+        """The connection's SFTP session (opened once, reopened after a reconnect)."""
+        transport = self.connect()
+        if self._sftp is None or self._sftp.sock.closed:
+            import paramiko
+
+            self._sftp = paramiko.SFTPClient.from_transport(
+                transport, window_size=sshconnect.WINDOW, max_packet_size=sshconnect.MAX_PACKET)
+        return self._sftp
+
+    def put(self, local_path: str, remote_path: str, *, progress=None) -> str:
+        from .sftp import upload
+
+        with self._sftp_lock:
+            return upload(self, local_path, remote_path, progress)
+
+    def get(self, remote_path: str, local_path: str, *, progress=None) -> str:
+        from .sftp import download
+
+        with self._sftp_lock:
+            return download(self, remote_path, local_path, progress)
+
+
+def _probe(transport) -> None:
+    """A keepalive the server must answer (want-reply), unlike paramiko's own."""
+    try:
+        from paramiko.common import cMSG_GLOBAL_REQUEST
+        from paramiko.message import Message
+
+        m = Message()
+        m.add_byte(cMSG_GLOBAL_REQUEST)
+        m.add_string("keepalive@openssh.com")
+        m.add_boolean(True)
+        transport._send_user_message(m)
+    except Exception:
+        pass

@@ -1,0 +1,223 @@
+"""Opening one SSH connection: socket (TCP_NODELAY) or jump tunnel, handshake,
+host key check, authentication; transient failures retried with backoff."""
+
+from __future__ import annotations
+
+import errno
+import os
+import random
+import socket
+import threading
+import time
+
+from . import hostkeys
+from .base import AuthError, ConnectError, ConnectorError, HostKeyError
+
+WINDOW = 16 * 1024 * 1024  # a large window keeps uploads from stalling on acks
+MAX_PACKET = 32768
+_CIPHERS = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com", "aes128-ctr", "aes256-ctr",
+            "aes192-ctr")
+_TRANSIENT_ERRNOS = {errno.ECONNREFUSED, errno.ECONNRESET, errno.ETIMEDOUT, errno.EHOSTUNREACH,
+                     errno.ENETUNREACH, errno.ECONNABORTED}
+_keys_lock = threading.Lock()
+_key_cache: dict[tuple, object] = {}
+
+
+class _Transient(Exception):
+    """A failure worth another attempt: refused, reset, timed out, banner lost."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class WatchedSocket:
+    """The transport's socket, noting when bytes last arrived (for keepalive)."""
+
+    def __init__(self, sock):
+        self._sock = sock
+        self.last_recv = time.monotonic()
+
+    def recv(self, n):
+        data = self._sock.recv(n)
+        if data:
+            self.last_recv = time.monotonic()
+        return data
+
+    @property
+    def _closed(self):
+        return getattr(self._sock, "_closed", getattr(self._sock, "closed", False))
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
+def connect(host, tunnel=None):
+    """An authenticated ``(transport, watched_socket, notes)`` for ``host``.
+
+    ``tunnel(hostname, port, timeout)`` opens a channel through a jump host.
+    Raises ConnectError (after retries), HostKeyError or AuthError.
+    """
+    retries = int(host.setting("connect_retries", 3))
+    timeout = float(host.setting("connect_timeout", 10.0))
+    started = time.monotonic()
+    delay = 0.2
+    for attempt in range(retries + 1):
+        try:
+            return _attempt(host, tunnel, timeout)
+        except _Transient as exc:
+            if attempt == retries:
+                took = time.monotonic() - started
+                raise ConnectError(
+                    f"{host.name}: cannot connect to {host.hostname}:{host.port}: {exc.reason} "
+                    f"({attempt + 1} attempt{'s' if attempt else ''} in {took:.1f}s)",
+                    hint=_connect_hint(host, exc.reason)) from None
+            time.sleep(delay * random.uniform(0.5, 1.5))  # jitter spreads a fleet's retries
+            delay = min(delay * 2, 5.0)
+    raise AssertionError("unreachable")
+
+
+def _connect_hint(host, reason: str) -> str:
+    if "refused" in reason:
+        return f"is sshd listening on {host.hostname}:{host.port}? check port in the topology or ssh_config"
+    if "timed out" in reason:
+        return "the host did not answer: check the address, a firewall, or raise connect_timeout"
+    return "check the address and that the host is up"
+
+
+def _attempt(host, tunnel, timeout: float):
+    import paramiko
+
+    sock = _open_socket(host, tunnel, timeout)
+    watched = WatchedSocket(sock)
+    transport = paramiko.Transport(watched, default_window_size=WINDOW,
+                                   default_max_packet_size=MAX_PACKET)
+    try:
+        entries = hostkeys.known_entries(host.known_hosts, host.known_hosts_name)
+        options = transport.get_security_options()
+        options.ciphers = tuple(c for c in _CIPHERS if c in options.ciphers) or options.ciphers
+        options.key_types = tuple(hostkeys.preferred_key_types(entries, tuple(options.key_types)))
+        transport.banner_timeout = transport.handshake_timeout = timeout
+        transport.auth_timeout = timeout
+        try:
+            transport.start_client(timeout=timeout)
+        except (EOFError, paramiko.SSHException, OSError) as exc:
+            raise _Transient(_describe_handshake(exc)) from None
+        key = transport.get_remote_server_key()
+        note = hostkeys.verify(host, key, entries)
+        _authenticate(host, transport)
+        interval = float(host.setting("keepalive_interval", 5.0))
+        transport.set_keepalive(max(1, int(interval)))
+        return transport, watched, note
+    except BaseException:
+        transport.close()
+        raise
+
+
+def _describe_handshake(exc) -> str:
+    text = str(exc) or type(exc).__name__
+    if isinstance(exc, EOFError) or "banner" in text.lower():
+        return "the server closed the connection during the handshake"
+    return f"handshake failed: {text}"
+
+
+def _open_socket(host, tunnel, timeout: float):
+    if tunnel is not None:
+        try:
+            return tunnel(host.hostname, host.port, timeout)
+        except (HostKeyError, AuthError):
+            raise
+        except ConnectorError as exc:
+            raise _Transient(f"via jump host: {exc.message}") from None
+        except Exception as exc:
+            raise _Transient(f"the jump host could not open a tunnel ({exc})") from None
+    try:
+        sock = socket.create_connection((host.hostname, host.port), timeout=timeout)
+    except socket.gaierror as exc:
+        raise ConnectError(f"{host.name}: cannot resolve host name {host.hostname!r}: "
+                           f"{exc.strerror}", hint="check hostname in the topology or ssh_config") from None
+    except socket.timeout:
+        raise _Transient(f"timed out after {timeout:g}s") from None
+    except OSError as exc:
+        if exc.errno in _TRANSIENT_ERRNOS:
+            reason = {errno.ECONNREFUSED: "connection refused",
+                      errno.ECONNRESET: "connection reset"}.get(exc.errno, exc.strerror)
+            raise _Transient(reason.lower()) from None
+        raise ConnectError(f"{host.name}: cannot connect to {host.hostname}:{host.port}: "
+                           f"{exc.strerror}") from None
+    # Nagle's algorithm would hold back each small SSH packet for an ack: ~40 ms a command.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    return sock
+
+
+def _load_key(path: str):
+    """A private key from a file, cached by path and modification time."""
+    import paramiko
+
+    st = os.stat(path)
+    cache_key = (path, st.st_mtime_ns, st.st_size)
+    with _keys_lock:
+        if cache_key in _key_cache:
+            return _key_cache[cache_key]
+    key = paramiko.PKey.from_path(path)
+    with _keys_lock:
+        _key_cache[cache_key] = key
+    return key
+
+
+def _authenticate(host, transport) -> None:
+    import paramiko
+
+    offered: list[tuple[str, object]] = []
+    skipped: list[str] = []
+    for path in host.identity_files:
+        try:
+            offered.append((_short(path), _load_key(path)))
+        except FileNotFoundError:
+            skipped.append(f"{_short(path)} (missing)")
+        except paramiko.PasswordRequiredException:
+            skipped.append(f"{_short(path)} (has a passphrase: add it to ssh-agent)")
+        except Exception as exc:
+            skipped.append(f"{_short(path)} ({type(exc).__name__})")
+    if host.agent:
+        try:
+            agent_keys = paramiko.Agent().get_keys()
+        except Exception:
+            agent_keys = ()
+        if host.setting("identities_only"):
+            wanted = {k.asbytes() for _, k in offered}
+            agent_keys = [k for k in agent_keys if k.asbytes() in wanted]
+        offered = [(f"agent key {i + 1}", k) for i, k in enumerate(agent_keys)] + offered
+    if not offered:
+        raise AuthError(f"{host.name}: no key to offer {host.user}@{host.hostname}"
+                        + (f" ({'; '.join(skipped)})" if skipped else ""),
+                        hint="set identity_file in the topology or IdentityFile in ssh_config, "
+                             "or load a key into ssh-agent")
+    tried = []
+    for label, key in offered:
+        tried.append(label)
+        try:
+            remaining = transport.auth_publickey(host.user, key)
+            if transport.is_authenticated():
+                return
+            raise AuthError(f"{host.name}: {host.user}@{host.hostname} wants more than a key "
+                            f"({', '.join(remaining)})", hint="tetra authenticates with keys only")
+        except paramiko.BadAuthenticationType as exc:
+            raise AuthError(f"{host.name}: {host.user}@{host.hostname} does not accept keys "
+                            f"(server allows: {', '.join(exc.allowed_types)})",
+                            hint="tetra authenticates with keys only") from None
+        except paramiko.AuthenticationException:
+            continue
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            raise ConnectError(f"{host.name}: connection lost while authenticating: {exc}") from None
+    raise AuthError(f"{host.name}: authentication failed for {host.user}@{host.hostname}:"
+                    f"{host.port} (tried {', '.join(tried)})"
+                    + (f"; skipped {', '.join(skipped)}" if skipped else ""),
+                    hint=f"is the public key in ~{host.user}/.ssh/authorized_keys on the host? "
+                         "check user and identity_file")
+
+
+def _short(path: str) -> str:
+    home = os.path.expanduser("~")
+    return "~" + path[len(home):] if home != "/" and path.startswith(home + "/") else path
