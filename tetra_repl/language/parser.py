@@ -170,6 +170,7 @@ def _merge(pieces) -> tuple[Piece, ...]:
     return tuple(merged) if merged else ("",)
 
 
+_UNQUOTED = re.compile(r"[^\"'$\\]*\Z")  # one bare piece: nothing to split
 _PLAIN = re.compile(r"[^\"'$\\@=-][^\"'$\\=]*\Z")  # no quotes, variables, escapes, flag or assignment
 
 
@@ -186,7 +187,7 @@ def _classify(text: str, column: int, offset: int, passthrough: bool) -> Arg:
         sel = m.group("sel")
         return Symbol(m.group("name"), m.group("role"),
                       tuple(sel.split(",")) if sel is not None else None, column)
-    pieces = _pieces(text)
+    pieces = [("bare", text)] if _UNQUOTED.match(text) else _pieces(text)
     if passthrough or pieces[0][0] != "bare":
         return Word(_merge(pieces), column)
     head = pieces[0][1]
