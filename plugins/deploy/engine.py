@@ -308,6 +308,7 @@ class Deploy:
         with lifecycle.step(self.txn, f"validate:{hp.name}") as s:
             if s.done:
                 return
+            crash.point("deploy.validate")
             if hp.health:
                 timeout = float(hp.settings.get("health_timeout") or self.params.get("health_timeout") or 30)
                 deadline = time.monotonic() + timeout
@@ -333,8 +334,8 @@ class Deploy:
                                                   else "skipped (no health/check configured)"))
 
     def prune(self, hps: list[HostPlan]) -> None:
-        keep = int(self.params.get("keep") or 5)
         for hp in hps:
+            keep = int(self.params.get("keep") or hp.settings.get("keep") or 5)
             with lifecycle.step(self.txn, f"prune:{hp.name}") as s:
                 if s.done:
                     continue
