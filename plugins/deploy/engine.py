@@ -113,14 +113,19 @@ class Deploy:
 
     def run_op(self, hp: HostPlan, step: str, op: P.Op, *, timeout: float | None = 600):
         """Run one op on one host, recorded as exec_started/exec_finished."""
-        conn = targets.connector(self.session, hp.host)
         self.txn.record("exec_started", {"host": hp.name, "step": step, "command": op.text()})
-        if op.kind == "put":
-            digest = conn.put(op.local, op.remote, progress=self._progress(hp, Path(op.local)))
-            self.txn.record("exec_finished", {"host": hp.name, "step": step, "ok": True,
-                                              "sha256": digest})
-            return digest
-        result = conn.run(op.argv, timeout=timeout, cancel=self.cancel)
+        try:
+            conn = targets.connector(self.session, hp.host)
+            if op.kind == "put":
+                digest = conn.put(op.local, op.remote, progress=self._progress(hp, Path(op.local)))
+                self.txn.record("exec_finished", {"host": hp.name, "step": step, "ok": True,
+                                                  "sha256": digest})
+                return digest
+            result = conn.run(op.argv, timeout=timeout, cancel=self.cancel)
+        except TetraError as exc:  # connection-level: refused, host key, lost, transfer
+            self.txn.record("exec_finished", {"host": hp.name, "step": step, "ok": False,
+                                              "error": exc.message})
+            raise HostFailure(hp.name, step, exc.message) from None
         self.txn.record("exec_finished", {"host": hp.name, "step": step, "ok": result.ok,
                                           "exit": result.exit_status, "error": result.error})
         if not result.ok:

@@ -1,0 +1,87 @@
+"""deploy over SSH to several hosts (a real OpenSSH server on loopback; the
+topology's host entries point at it with different deploy_paths)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deploy_helpers import artifact, current, releases, served, txn_state
+from sshd import ssh_keys, sshd  # noqa: F401  (fixtures)
+
+pytestmark = pytest.mark.ssh
+
+HOSTS = ("web-1", "web-2", "web-3")
+
+
+@pytest.fixture
+def web(sshd, ssh_keys, tmp_path, tetra_dir):  # noqa: F811
+    """A topology: @web = three host entries on the loopback sshd."""
+    known = sshd.write_known_hosts(tmp_path / "known_hosts")
+    roots = {h: tmp_path / "hosts" / h for h in HOSTS}
+    lines = ["[defaults]", f'user = "{sshd.user}"', f"port = {sshd.port}",
+             f'identity_file = "{ssh_keys.private}"', f'known_hosts = "{known}"',
+             "identities_only = true", "agent = false", "connect_retries = 0", "",
+             "[targets.web]", "hosts = ["]
+    for h in HOSTS:
+        lines.append(f'  {{ name = "{h}", host = "127.0.0.1", deploy_path = "{roots[h]}" }},')
+    lines += ["]", "", "[targets.gone]",
+              'hosts = [{ name = "gone-1", host = "127.0.0.1", port = 1 }]']
+    (tetra_dir / "topology.toml").write_text("\n".join(lines) + "\n")
+    return roots
+
+
+def test_deploy_to_three_ssh_hosts_then_rollback(tetra, tetra_dir, tmp_path, web):
+    r = tetra("deploy", "@web", str(artifact(tmp_path / "1.tar.gz", "v1")), "--check", "grep -q v1 index.html")
+    assert r.returncode == 0, r.stderr + r.stdout
+    first = json.loads(tetra("txn", "ls", "--json").stdout)[0]["id"]
+    for h in HOSTS:
+        assert current(web[h]) == first and served(web[h]) == "v1"
+    s = txn_state(tetra_dir, first)
+    assert s["stage"] == "DONE" and sorted(s["hosts"]) == list(HOSTS)
+    assert all(f"verify:{h}" in s["steps"] for h in HOSTS)
+
+    assert tetra("deploy", "@web", str(artifact(tmp_path / "2.tar.gz", "v2"))).returncode == 0
+    assert all(served(web[h]) == "v2" for h in HOSTS)
+    r = tetra("releases", "@web", "--json")
+    listing = json.loads(r.stdout)
+    assert all(len(listing[h]["releases"]) == 2 for h in HOSTS)
+    r = tetra("rollback", "@web")
+    assert r.returncode == 0, r.stderr
+    assert all(current(web[h]) == first and served(web[h]) == "v1" for h in HOSTS)
+
+
+def test_a_failing_check_on_one_of_three_hosts_rolls_all_three_back(tetra, tetra_dir, tmp_path, web):
+    assert tetra("deploy", "@web", str(artifact(tmp_path / "1.tar.gz", "v1"))).returncode == 0
+    good = {h: current(web[h]) for h in HOSTS}
+    # web-2's check fails: its deploy_path contains "web-2"
+    r = tetra("deploy", "@web", str(artifact(tmp_path / "2.tar.gz", "v2")),
+              "--check", 'case "$PWD" in *web-2*) exit 3;; esac')
+    assert r.returncode == 1
+    line = next(l for l in r.stderr.splitlines() if "FAIL" in l)
+    assert "host web-2 failed at validate" in line
+    for h in HOSTS:
+        assert h in line.split("rolled back", 1)[1]
+        assert current(web[h]) == good[h] and served(web[h]) == "v1"
+    s = txn_state(tetra_dir, json.loads(tetra("txn", "ls", "--json").stdout)[0]["id"])
+    assert s["stage"] == "FAIL" and sorted(s["rollback"]["restored"]) == list(HOSTS)
+
+
+def test_dry_run_on_ssh_changes_nothing_on_any_host(tetra, tmp_path, web):
+    r = tetra("deploy", "@web", str(artifact(tmp_path / "1.tar.gz", "v1")), "--dry-run")
+    assert r.returncode == 0, r.stderr
+    for h in HOSTS:
+        assert f"[{h}]" in r.stdout and str(web[h]) in r.stdout
+        assert not web[h].exists()
+
+
+def test_an_unreachable_host_fails_clearly_and_leaves_no_half_state(tetra, tetra_dir, tmp_path, web):
+    r = tetra("deploy", "@gone", str(artifact(tmp_path / "1.tar.gz", "v1")))
+    assert r.returncode == 1
+    line = next(l for l in r.stderr.splitlines() if "FAIL" in l)
+    assert "host gone-1 failed at prepare" in line and "nothing was switched" in line
+    assert "Traceback" not in r.stderr
+    s = txn_state(tetra_dir, json.loads(tetra("txn", "ls", "--json").stdout)[0]["id"])
+    assert s["stage"] == "FAIL" and not s["locks"]
+    assert not list((tetra_dir / "locks").glob("*.lock"))
