@@ -66,7 +66,8 @@ class JobManager:
             job.status = "cancelled" if job.cancelled.is_set() else (
                 "done" if job.exit_status == 0 else "failed")
         except TetraError as exc:
-            job.status, job.exit_status, job.error = "failed", int(exc.exit_status), exc.message
+            job.status = "cancelled" if job.cancelled.is_set() else "failed"
+            job.exit_status, job.error = int(exc.exit_status), exc.message
         except BaseException as exc:  # a job must never kill the shell
             job.status, job.exit_status, job.error = "failed", 1, f"{type(exc).__name__}: {exc}"
         finally:
