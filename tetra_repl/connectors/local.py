@@ -64,6 +64,9 @@ class LocalConnector(Connector):
         out.close()
         err.close()
         status = None if error else proc.returncode
+        if status is not None and status < 0:  # the shell's convention, not Python's
+            error = f"killed by signal {signal.Signals(-status).name[3:]}"
+            status = 128 - status
         return RunResult(self.host, status, out.text, err.text,
                          time.monotonic() - started, error)
 

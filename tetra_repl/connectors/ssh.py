@@ -186,13 +186,12 @@ class SSHConnector(Connector):
                 out.feed(data)
             while chan.recv_stderr_ready():
                 err.feed(chan.recv_stderr(65536))
-            if chan.exit_status_ready() and (chan.eof_received or chan.closed):
+            ended = getattr(chan, "tetra_exit_status", False) or chan.closed
+            if ended and (chan.eof_received or chan.closed):
                 if not chan.recv_ready() and not chan.recv_stderr_ready():
                     if pid is None and head:
                         out.feed(head)
-                    return chan.recv_exit_status(), None
-            if chan.closed and not chan.recv_ready() and not chan.recv_stderr_ready():
-                return None, None  # closed without an exit status: the connection went
+                    return _exit_of(chan)
             reason = None
             if cancel is not None and cancel.is_set():
                 reason = "cancelled"
@@ -256,6 +255,19 @@ class SSHConnector(Connector):
 
         with self._sftp_lock:
             return download(self, remote_path, local_path, progress)
+
+
+def _exit_of(chan) -> tuple[int | None, str | None]:
+    """(exit status, error) of a finished channel; (None, None) when the connection went."""
+    if getattr(chan, "tetra_exit_status", False):
+        return chan.exit_status, None
+    signal_name = getattr(chan, "tetra_exit_signal", None)
+    if signal_name:
+        import signal
+
+        number = getattr(signal, "SIG" + signal_name, None)
+        return (128 + int(number) if number else None), f"killed by signal {signal_name}"
+    return None, None
 
 
 def _probe(transport) -> None:

@@ -92,6 +92,7 @@ def _attempt(host, tunnel, timeout: float):
     watched = WatchedSocket(sock)
     transport = paramiko.Transport(watched, default_window_size=WINDOW,
                                    default_max_packet_size=MAX_PACKET)
+    _note_exit_requests(transport)
     try:
         entries = hostkeys.known_entries(host.known_hosts, host.known_hosts_name)
         options = transport.get_security_options()
@@ -112,6 +113,32 @@ def _attempt(host, tunnel, timeout: float):
     except BaseException:
         transport.close()
         raise
+
+
+def _note_exit_requests(transport) -> None:
+    """Mark on each channel whether the server sent exit-status or exit-signal.
+
+    paramiko ignores exit-signal and reports -1 both for a command killed by a
+    signal and for a connection that dropped; tetra tells them apart.
+    """
+    from paramiko.channel import Channel
+    from paramiko.common import MSG_CHANNEL_REQUEST
+
+    def handle(chan, m):
+        start = m.packet.tell()
+        kind = m.get_text()
+        if kind == "exit-signal":
+            m.get_boolean()
+            chan.tetra_exit_signal = m.get_text()
+            return
+        if kind == "exit-status":
+            chan.tetra_exit_status = True
+        m.packet.seek(start)
+        Channel._handle_request(chan, m)
+
+    table = dict(transport._channel_handler_table)
+    table[MSG_CHANNEL_REQUEST] = handle
+    transport._channel_handler_table = table
 
 
 def _describe_handshake(exc) -> str:

@@ -1,0 +1,277 @@
+"""SSH against a real OpenSSH server on 127.0.0.1 (tests/sshd.py), through `tetra`."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from conftest import host_table
+
+from sshd import free_port
+
+pytestmark = pytest.mark.ssh
+
+
+def _alive_with(marker: str) -> list:
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if (p.info["status"] != psutil.STATUS_ZOMBIE
+                    and marker in " ".join(p.info["cmdline"] or ())):
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
+def _kill_all(procs) -> None:
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+
+
+def test_exec_runs_on_the_host_and_returns_its_status(tetra, world):
+    r = tetra("-c", "@one sh -c 'echo out; echo err >&2; exit 3'")
+    assert r.stdout == "out\n"
+    assert "err" in r.stderr and "exit status 3" in r.stderr
+    assert r.returncode == 1
+    r = tetra("-c", "exec @one -- sh -c 'echo $SSH_CONNECTION'")
+    assert r.returncode == 0 and f" {world.sshd.port}" in r.stdout
+
+
+def test_hostile_arguments_arrive_intact_and_run_nothing(tetra, world, tmp_path):
+    pwned = tmp_path / "pwned"
+    words = ["a b", "it's", 'say "hi"', "x;touch " + str(pwned), f"$(touch {pwned})",
+             f"`touch {pwned}`", "*", "-n", "back\\slash", "$HOME"]
+    tetra_words = " ".join("'" + w.replace("'", "") + "'" if "'" not in w else '"' + w + '"'
+                           for w in words)
+    r = tetra("-c", f"@one printf '[%s]\\n' {tetra_words}")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines() == [f"[{w}]" for w in words]
+    assert not pwned.exists()
+
+
+def test_several_statements_share_one_pooled_connection(tetra, world):
+    r = tetra("-c", "@one true; @one true; @one true; @one true")
+    assert r.returncode == 0, r.stderr
+    # the loopback sshd logged nothing at ERROR; count connections from its children instead
+    r = tetra("-c", "@one sh -c 'echo $PPID'; @one sh -c 'echo $PPID'")
+    parents = r.stdout.split()
+    assert len(parents) == 2 and parents[0] == parents[1]  # same sshd session process
+
+
+def test_fan_out_over_twelve_host_entries(tetra, world):
+    names = [f"h{i:02d}" for i in range(12)]
+    world.write({"fleet": [host_table(n, world.sshd) for n in names]},
+                defaults={"parallel": 5})
+    r = tetra("-c", "@fleet echo up")
+    assert r.returncode == 0, r.stderr
+    assert sorted(l for l in r.stdout.splitlines() if l.endswith("| up")) == \
+        [f"{n} | up" for n in names]
+    assert "-- 12 hosts: 12 ok, 0 failed" in r.stdout
+    for n in names:
+        assert any(l.split() [:2] == [n, "ok"] for l in r.stdout.splitlines())
+
+
+def test_fan_out_with_a_dead_host_reports_it_and_fails(tetra, world):
+    dead = free_port()
+    world.write({"mixed": [host_table("good", world.sshd),
+                           f'{{ name = "dead", host = "127.0.0.1", port = {dead} }}']})
+    r = tetra("-c", "@mixed echo alive")
+    assert r.returncode == 1
+    assert "good | alive" in r.stdout
+    assert "-- 2 hosts: 1 ok, 1 failed" in r.stdout
+    assert "dead" in r.stdout and "connection refused" in r.stdout
+
+
+def test_refused_port_fails_after_retries_with_a_clear_message(tetra, world):
+    port = free_port()
+    world.write({"gone": [f'{{ name = "gone-1", host = "127.0.0.1", port = {port} }}']},
+                defaults={"connect_retries": 2})
+    r = tetra("-c", "@gone true", timeout=30)
+    assert r.returncode == 1
+    assert f"gone-1: cannot connect to 127.0.0.1:{port}: connection refused (3 attempts" in r.stderr
+    assert "hint: is sshd listening" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_command_timeout_ends_the_command_on_the_server(tetra, world):
+    marker = f"{world.sshd.port}.5"
+    r = tetra("-c", f"exec @one --timeout 1 -- sh -c 'sleep {marker} & sleep {marker}; echo never'")
+    assert r.returncode == 1
+    assert "s1: timed out after 1s; the command was ended on the host" in r.stderr
+    assert "never" not in r.stdout
+    assert _alive_with(f"sleep {marker}") == []
+
+
+def test_remote_command_not_found(tetra, world):
+    r = tetra("-c", "@one no-such-command-xyz --flag")
+    assert r.returncode == 1
+    assert "s1: command not found: no-such-command-xyz" in r.stderr
+
+
+def test_unknown_host_key_is_refused_with_the_command_that_trusts_it(tetra, world):
+    world.known_hosts.write_text("")
+    r = tetra("-c", "@one true")
+    assert r.returncode == 1
+    assert f"s1: unknown host key for [127.0.0.1]:{world.sshd.port} (ssh-ed25519 SHA256:" in r.stderr
+    assert f"ssh-keyscan -p {world.sshd.port} -t ed25519 127.0.0.1 >> {world.known_hosts}" in r.stderr
+    assert world.known_hosts.read_text() == ""
+
+
+def test_accept_new_records_the_key_once(tetra, world):
+    world.known_hosts.write_text("")
+    world.write({"one": [host_table("s1", world.sshd), host_table("s2", world.sshd)]},
+                defaults={"host_key_policy": "accept-new"})
+    r = tetra("-c", "@one true; @one true")
+    assert r.returncode == 0, r.stderr
+    assert world.known_hosts.read_text() == world.sshd.host_key_line
+
+
+def test_changed_host_key_is_refused_even_with_accept_new(tetra, world, tmp_path):
+    other = tmp_path / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)
+    kind, blob = (tmp_path / "other_key.pub").read_text().split()[:2]
+    world.known_hosts.write_text(f"# old\n[127.0.0.1]:{world.sshd.port} {kind} {blob}\n")
+    world.write({"one": [host_table("s1", world.sshd)]}, defaults={"host_key_policy": "accept-new"})
+    r = tetra("-c", "@one true")
+    assert r.returncode == 1
+    assert f"HOST KEY CHANGED for [127.0.0.1]:{world.sshd.port}: {world.known_hosts}:2" in r.stderr
+    assert f"ssh-keygen -R '[127.0.0.1]:{world.sshd.port}' -f {world.known_hosts}" in r.stderr
+
+
+def test_authentication_failure_is_not_retried_and_says_so(tetra, world, tmp_path):
+    stranger = tmp_path / "stranger"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(stranger)], check=True)
+    world.write({"one": [host_table("s1", world.sshd)]},
+                defaults={"identity_file": str(stranger), "connect_retries": 3})
+    r = tetra("-c", "@one true")
+    assert r.returncode == 1
+    assert f"s1: authentication failed for {world.sshd.user}@127.0.0.1:{world.sshd.port}" in r.stderr
+    assert "attempts" not in r.stderr
+
+
+def test_put_then_get_of_a_large_file_round_trips(tetra, world, tmp_path):
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(24 * 1024 * 1024 + 123))
+    remote_dir = tmp_path / "remote"
+    remote_dir.mkdir()
+    back = tmp_path / "back.bin"
+    r = tetra("-c", f"put @one {src} {remote_dir}/; get @one {remote_dir}/big.bin {back}")
+    assert r.returncode == 0, r.stderr
+    digest = hashlib.sha256(src.read_bytes()).hexdigest()
+    assert hashlib.sha256((remote_dir / "big.bin").read_bytes()).hexdigest() == digest
+    assert hashlib.sha256(back.read_bytes()).hexdigest() == digest
+    assert r.stdout.count(f"sha256 {digest[:16]}") == 2
+    assert [p.name for p in remote_dir.iterdir()] == ["big.bin"]  # no temp file left
+
+
+def test_get_of_a_missing_remote_file_and_put_to_a_missing_directory(tetra, world, tmp_path):
+    r = tetra("-c", f"get @one {tmp_path}/absent.txt {tmp_path}/x")
+    assert r.returncode == 1 and f"get: s1: no such remote file: {tmp_path}/absent.txt" in r.stderr
+    (tmp_path / "f").write_text("x")
+    r = tetra("-c", f"put @one {tmp_path}/f {tmp_path}/no/such/dir/f")
+    assert r.returncode == 1 and f"put: s1: no such directory: {tmp_path}/no/such/dir" in r.stderr
+
+
+def test_proxy_jump_from_ssh_config(tetra, world, sshd_factory, tmp_path, ssh_keys):
+    jump = sshd_factory(log_level="DEBUG1")
+    world.trust(jump)
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"""\
+Host jumpbox
+    HostName 127.0.0.1
+    Port {jump.port}
+    User {jump.user}
+    IdentityFile {ssh_keys.private}
+    UserKnownHostsFile {world.known_hosts}
+
+Host inner
+    HostName 127.0.0.1
+    Port {world.sshd.port}
+    User {world.sshd.user}
+    IdentityFile {ssh_keys.private}
+    UserKnownHostsFile {world.known_hosts}
+    ProxyJump jumpbox
+""")
+    r = tetra("--ssh-config", str(cfg), "-c", "resolve @inner; @inner echo through")
+    assert r.returncode == 0, r.stderr
+    assert f"via {jump.user}@127.0.0.1:{jump.port}" in r.stdout
+    assert r.stdout.rstrip().endswith("through")
+    assert f"port {world.sshd.port}" in jump.log.read_text()  # the jump opened the tunnel
+    assert "direct-tcpip" in jump.log.read_text()
+
+
+def test_resolve_connect_checks_every_host(tetra, world):
+    r = tetra("-c", "resolve @one --connect")
+    assert r.returncode == 0, r.stderr
+    assert "7  connector  s1  ssh  ok" in r.stdout and "OpenSSH" in r.stdout
+
+
+def _start(tetra_env, script: str) -> subprocess.Popen:
+    tetra = str(Path(sys.executable).with_name("tetra"))
+    return subprocess.Popen([tetra, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=tetra_env)
+
+
+def test_frozen_server_is_reported_within_the_keepalive_budget(tetra_env, world, sshd_factory):
+    server = sshd_factory()
+    world.trust(server)
+    world.write({"frozen": [host_table("f1", server)]},
+                defaults={"keepalive_interval": 1.0, "keepalive_count_max": 3})
+    proc = _start(tetra_env, "@frozen sh -c 'echo started; sleep 600'")
+    try:
+        assert proc.stdout.readline() == "started\n"
+        assert server.signal_connections(signal.SIGSTOP) > 0
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    assert "f1: connection lost during the command: the server stopped answering" in err
+    assert "keepalive" in err
+
+
+def test_dropped_connection_is_reported_as_lost_not_as_an_exit_status(tetra_env, world,
+                                                                      sshd_factory):
+    server = sshd_factory()
+    world.trust(server)
+    world.write({"drop": [host_table("d1", server)]})
+    proc = _start(tetra_env, "@drop sh -c 'echo started; sleep 600'")
+    tree = []
+    try:
+        assert proc.stdout.readline() == "started\n"
+        tree = server.children()
+        server.signal_connections(signal.SIGKILL)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        _kill_all(tree)
+    assert proc.returncode == 1
+    assert "d1: connection lost during the command" in err
+    assert "-1" not in err
+
+
+def test_ctrl_c_cancels_and_ends_the_remote_command(tetra_env, world):
+    marker = f"{world.sshd.port}.75"
+    proc = _start(tetra_env, f"@one sh -c 'echo started; sleep {marker}'")
+    try:
+        assert proc.stdout.readline() == "started\n"
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "interrupted" in err
+    deadline = time.monotonic() + 5
+    while _alive_with(f"sleep {marker}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive_with(f"sleep {marker}") == []
