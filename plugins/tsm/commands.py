@@ -11,7 +11,7 @@ import json
 from tetra_repl.errors import CommandError, UsageError
 from tetra_repl.plugin import Option, Param, Plugin
 
-from .launch import POLICIES, StartRequest
+from .layout import POLICIES
 from .store import Store, dumps
 
 plugin = Plugin("tsm", help="service manager: start, supervise and inspect processes")
@@ -143,7 +143,7 @@ def start(ctx, args):
             return _start_existing(ctx, args, store, existing)
         request = launch.load_service(store, words[0])
     if request is None:
-        request = StartRequest(command=words)
+        request = launch.StartRequest(command=words)
     for key in ("name", "port", "cwd", "prehook"):
         if key in args.given:
             setattr(request, key, args.values[key])

@@ -7,6 +7,7 @@ drops the lock when it dies, even by SIGKILL).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -19,9 +20,9 @@ from pathlib import Path
 from tetra_repl.locking import FileLock, LockTimeout
 
 from . import procfs
-from .supervisor import LOCK_NAME
+from .layout import LOCK_NAME
 
-POLL = 0.005
+POLL = 0.002
 
 
 def spawn_supervisor(procdir: Path, adopt: bool = False) -> int:
@@ -160,45 +161,44 @@ def _detail(store, meta: dict, port: int | None) -> str:
 def stop_many(store, metas: list[dict], timeout: float = 5.0) -> list[dict]:
     """Stop every process in ``metas`` together: signal all, then wait for all.
 
-    Supervisors get SIGTERM and stop their child's group; a process whose
-    supervisor is gone gets SIGTERM on its group from here.  After ``timeout``
+    Each supervisor gets SIGTERM (so it records ``stopped`` and does not
+    restart) and, at the same moment, its child's group gets SIGTERM from here,
+    so no process waits for its supervisor to be scheduled.  After ``timeout``
     every survivor's group gets SIGKILL.  Returns the final metas.
     """
-    pending: dict[str, dict] = {}
+    pending: dict[str, str] = {}  # name -> procdir, while a supervisor still runs
     orphans: dict[str, dict] = {}
     for meta in metas:
         name = meta["name"]
-        procdir = store.proc_dir(name)
         sup = supervisor_pid(meta)
-        if sup is not None and supervisor_alive(procdir):
+        if sup is not None:
             _kill(sup, signal.SIGTERM)
-            pending[name] = meta
-        elif process_alive(meta):
-            _killpg(meta["pid"], signal.SIGTERM)
-            orphans[name] = meta
+            pending[name] = os.path.join(store.processes, name)
         else:
             orphans[name] = meta
+        if process_alive(meta):
+            _killpg(meta["pid"], signal.SIGTERM)
     deadline = time.monotonic() + timeout
     killed = False
     while True:
-        pending = {n: m for n, m in pending.items() if supervisor_alive(store.proc_dir(n))}
+        pending = {n: d for n, d in pending.items() if _locked(d)}
         live_orphans = [m for m in orphans.values() if process_alive(m)]
         if not pending and not live_orphans:
             break
         if time.monotonic() >= deadline and not killed:
             killed = True
-            for m in [*pending.values(), *live_orphans]:
-                fresh = store.read(m["name"]) or m
+            for name in [*pending, *(m["name"] for m in live_orphans)]:
+                fresh = store.read(name) or {}
                 if process_alive(fresh):
                     _killpg(fresh["pid"], signal.SIGKILL)
             deadline = time.monotonic() + 2.0
         elif killed and time.monotonic() >= deadline:
-            for m in pending.values():  # a wedged supervisor: stop waiting for it
-                sup = supervisor_pid(m)
+            for name in pending:  # a wedged supervisor: stop waiting for it
+                sup = supervisor_pid(store.read(name) or {})
                 if sup:
                     _kill(sup, signal.SIGKILL)
             break
-        time.sleep(0.01)
+        time.sleep(0.005)
     results = []
     for meta in metas:
         name = meta["name"]
@@ -209,6 +209,21 @@ def stop_many(store, metas: list[dict], timeout: float = 5.0) -> list[dict]:
             _unlink(store.proc_dir(name) / f"{name}.pid")
         results.append(fresh)
     return results
+
+
+def _locked(procdir: str) -> bool:
+    """Whether a supervisor holds ``procdir``'s lock (string paths: this runs in loops)."""
+    try:
+        fd = os.open(os.path.join(procdir, LOCK_NAME), os.O_RDONLY)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def _kill(pid: int, sig: int) -> None:

@@ -20,6 +20,7 @@ from tetra_repl.errors import CommandError, UsageError
 
 from . import control, envfile
 from .store import Store, check_name, sanitize
+from .layout import POLICIES
 from .supervisor import DEFAULTS
 
 _PYTHON = re.compile(r"python(\d+(\.\d+)?)?\Z")
@@ -28,7 +29,6 @@ INTERPRETERS = {"node": "node", "nodejs": "node", "bash": "bash", "sh": "bash", 
                 "dash": "bash"}
 SCRIPT_TYPES = {".py": ("python3", "python"), ".js": ("node", "node"), ".mjs": ("node", "node"),
                 ".cjs": ("node", "node"), ".sh": ("bash", "bash")}
-POLICIES = ("always", "on-failure", "no")
 
 
 @dataclass

@@ -22,7 +22,7 @@ from tetra_repl.errors import CommandError, UsageError
 from tetra_repl.locking import FileLock, LockTimeout
 from tetra_repl.storage import read_json, write_json, write_text
 
-from .supervisor import LOCK_NAME
+from .layout import LOCK_NAME
 
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}\Z")
 STATUSES = ("launching", "online", "stopped", "crashed", "errored")
