@@ -1,0 +1,168 @@
+"""The interactive loop: read a statement, run it through the session, repeat."""
+
+from __future__ import annotations
+
+import sys
+
+from prompt_toolkit import PromptSession
+from prompt_toolkit.auto_suggest import AutoSuggestFromHistory
+from prompt_toolkit.completion import ThreadedCompleter
+from prompt_toolkit.history import FileHistory, InMemoryHistory
+from prompt_toolkit.output import ColorDepth
+from prompt_toolkit.patch_stdout import StdoutProxy
+from prompt_toolkit.styles import Style
+
+from ..errors import ExitStatus
+from ..session import ExitRequest
+from .completer import TetraCompleter
+from .keys import shell_bindings
+from .toolbar import prompt_text, redraw_on_events, toolbar_text
+
+# How long Ctrl-D waits for cancelled jobs to wind down before leaving anyway.
+CANCEL_GRACE_S = 15.0
+
+_UI_STYLE = {
+    "prompt.name": "bold",
+    "prompt.context": "bold ansimagenta",
+    "prompt.status": "ansired",
+    "prompt.arrow": "ansiblue",
+    "bottom-toolbar.jobs": "bold",
+    "bottom-toolbar.hint": "italic",
+}
+
+
+def _style(color: bool) -> Style:
+    rules = dict(_UI_STYLE)
+    if color:
+        from pygments.token import Token
+
+        from ..highlight import TetraStyle
+
+        for token, value in TetraStyle.styles.items():
+            if value and token is not Token:
+                name = "pygments." + ".".join(token).lower()
+                rules[name.rstrip(".")] = value.replace("italic ", "italic ")
+    return Style.from_dict(rules)
+
+
+class Shell:
+    """One interactive session on a terminal."""
+
+    def __init__(self, session):
+        self.session = session
+        self.env = session.env
+        self.exit_warned = False
+        self.proxy: StdoutProxy | None = None
+        self.prompt = PromptSession(
+            message=lambda: prompt_text(session),
+            history=self._history(),
+            auto_suggest=AutoSuggestFromHistory(),
+            completer=ThreadedCompleter(TetraCompleter(session)),
+            complete_while_typing=False,
+            lexer=self._lexer(),
+            style=_style(self.env.color),
+            include_default_pygments_style=False,
+            color_depth=None if self.env.color else ColorDepth.MONOCHROME,
+            bottom_toolbar=lambda: toolbar_text(session),
+            refresh_interval=1.0,
+            key_bindings=shell_bindings(),
+            prompt_continuation=lambda width, line, wrap: "… ".rjust(width),
+            enable_history_search=False,
+            mouse_support=False,
+        )
+
+    def _history(self):
+        path = self.env.path("history")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(exist_ok=True)
+            return FileHistory(str(path))
+        except OSError as exc:
+            self.session.warn(f"history is not saved: cannot write {path}: {exc.strerror}")
+            return InMemoryHistory()
+
+    def _lexer(self):
+        if not self.env.color:
+            return None
+        from prompt_toolkit.lexers import PygmentsLexer
+
+        from ..highlight import TetraLexer
+
+        groups = self.session.registry.groups  # live: plugins load after this
+
+        class ShellLexer(TetraLexer):
+            def __init__(self, **options):
+                super().__init__(groups=groups, **options)
+
+        return PygmentsLexer(ShellLexer, sync_from_start=True)
+
+    # -- the loop ---------------------------------------------------------------
+    def run(self) -> int:
+        self.session.load_plugins()
+        self.session.out("tetra — type 'help' for commands, Tab to complete, Ctrl-D to leave")
+        unsubscribe = redraw_on_events(self.session, lambda: self.prompt.app)
+        self.proxy = StdoutProxy(raw=True, sleep_between_writes=0.05)
+        try:
+            while True:
+                try:
+                    text = self._read()
+                except KeyboardInterrupt:
+                    continue  # Ctrl-C at the prompt drops the line, never the shell
+                except EOFError:
+                    if self._leave():
+                        return 0
+                    continue
+                if not text.strip():
+                    continue
+                self.exit_warned = False
+                try:
+                    self.session.run_source(text, script=False)
+                except KeyboardInterrupt:  # between statements, outside run_statement
+                    self.session.err("tetra: interrupted")
+                    self.session.last_status = int(ExitStatus.INTERRUPTED)
+                except ExitRequest as request:
+                    if self._leave(status=request.status):
+                        return request.status
+        finally:
+            unsubscribe()
+            self.proxy.close()
+
+    def _read(self) -> str:
+        """Prompt for one line; meanwhile other output goes above the prompt."""
+        env, saved = self.env, (self.env.stdout, self.env.stderr, sys.stdout, sys.stderr)
+        # background jobs print while we wait for input: through the proxy, so the
+        # prompt is redrawn under their output instead of being torn apart
+        env.stdout = env.stderr = sys.stdout = sys.stderr = self.proxy
+        try:
+            return self.prompt.prompt()
+        finally:
+            self.proxy.flush()
+            env.stdout, env.stderr, sys.stdout, sys.stderr = saved
+
+    def _leave(self, status: int = 0) -> bool:
+        """Ctrl-D or `exit`: True to leave now.  Running jobs: warn once, then cancel."""
+        if self.session._jobs is None or not self.session.jobs.running():
+            return True
+        running = self.session.jobs.running()
+        if not self.exit_warned:
+            self.exit_warned = True
+            noun = "job" if len(running) == 1 else "jobs"
+            how = "Ctrl-D" if status == 0 else "exit"
+            self.session.err(f"tetra: {len(running)} {noun} running; {how} again to cancel "
+                             f"{'it' if len(running) == 1 else 'them'} ('jobs' lists them)")
+            return False
+        cancelled = self.session.jobs.cancel_all()
+        self.session.err(f"tetra: cancelling {len(cancelled)} job(s)…")
+        try:
+            if not self.session.jobs.wait(timeout=CANCEL_GRACE_S):
+                left = len(self.session.jobs.running())
+                self.session.err(f"tetra: {left} job(s) did not stop within "
+                                 f"{CANCEL_GRACE_S:.0f}s; leaving them")
+        except KeyboardInterrupt:
+            pass
+        return True
+
+
+def run_shell(session) -> int:
+    """Run the interactive shell until Ctrl-D or ``exit``; returns the exit status."""
+    return Shell(session).run()
