@@ -108,7 +108,8 @@ def _summary(ctx, results: GroupResult, width: int) -> None:
     for name, value in results.items():
         status = "FAILED" if GroupResult.is_failure(value) else "ok"
         took = f"{value.duration_s:6.2f}s" if isinstance(value, RunResult) else ""
-        ctx.out(f"   {name:<{width}}  {status:<6}  {_describe(value):<20} {took}".rstrip())
+        text = _describe(value).removeprefix(f"{name}: ")
+        ctx.out(f"   {name:<{width}}  {status:<6}  {took:>7}  {text}".rstrip())
 
 
 def _json_results(plan, results: GroupResult) -> dict:
@@ -173,7 +174,7 @@ def transfer(ctx, args, verb: str):
     arrow = "->" if verb == "put" else "<-"
     for name, value in results.items():
         if isinstance(value, BaseException):
-            ctx.err(f"{name}: {verb} FAILED: {_describe(value)}")
+            ctx.err(f"{name}: {verb} FAILED: {_describe(value).removeprefix(f'{verb}: ').removeprefix(f'{name}: ')}")
             continue
         rate = value["bytes"] / max(value["seconds"], 1e-6)
         where = args.local if verb == "put" else args.remote

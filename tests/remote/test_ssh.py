@@ -275,3 +275,26 @@ def test_ctrl_c_cancels_and_ends_the_remote_command(tetra_env, world):
     while _alive_with(f"sleep {marker}") and time.monotonic() < deadline:
         time.sleep(0.1)
     assert _alive_with(f"sleep {marker}") == []
+
+
+def test_transfer_shows_progress_on_a_terminal(tetra_env, world, tmp_path):
+    import pexpect
+
+    src = tmp_path / "p.bin"
+    src.write_bytes(os.urandom(8 * 1024 * 1024))
+    tetra = str(Path(sys.executable).with_name("tetra"))
+    child = pexpect.spawn(tetra, ["-c", f"put @one {src} {tmp_path}/q.bin"], env=tetra_env,
+                          encoding="utf-8", timeout=30)
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0, child.before
+    assert "put p.bin: 100.0%  8.4 MB/8.4 MB" in child.before
+    assert "MB/s  ETA 0:00" in child.before
+
+
+def test_transfer_prints_no_progress_when_not_a_terminal(tetra, world, tmp_path):
+    (tmp_path / "small").write_text("hello\n")
+    r = tetra("-c", f"put @one {tmp_path}/small {tmp_path}/small2")
+    assert r.returncode == 0, r.stderr
+    assert "ETA" not in r.stderr and "\r" not in r.stderr
+    assert (tmp_path / "small2").read_text() == "hello\n"
