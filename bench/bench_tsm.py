@@ -109,9 +109,13 @@ def run(report) -> None:
 
 
 def _run(report, state: Path, env: dict) -> None:
-    python_startup = _wall([PY, "-c", "pass"], env)
+    from tetra_plugins.tsm.control import supervisor_argv
+
+    # a supervisor's interpreter start-up: `python -S` plus its imports (it
+    # prints its usage and exits when given no process directory)
+    python_startup = _wall(supervisor_argv(Path("/"))[:-1], env, repeat=11)
     tetra_startup = _wall([TETRA, "-c", "echo hi"], env)
-    report("python interpreter start-up", python_startup * 1000, "ms")
+    report("supervisor interpreter start-up (python -S + imports)", python_startup * 1000, "ms")
     report("tetra start-up (tetra -c 'echo hi')", tetra_startup * 1000, "ms")
 
     session = _session(state)

@@ -25,14 +25,36 @@ from .layout import LOCK_NAME
 POLL = 0.002
 
 
+# The supervisor runs with ``python -S``: skipping site (and an editable
+# install's import hooks) halves its start-up.  It needs only the stdlib, the
+# directory holding tetra_repl, and this package, which is registered by path.
+_BOOT = """\
+import sys
+sys.path.insert(0, {core!r})
+for name, path in (("tetra_plugins", {plugins!r}), ("tetra_plugins.tsm", {tsm!r})):
+    module = type(sys)(name)
+    module.__path__ = [path]
+    sys.modules[name] = module
+from tetra_plugins.tsm.supervisor import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def supervisor_argv(procdir: Path, adopt: bool = False) -> list[str]:
+    """The command line of a supervisor for ``procdir``."""
+    import tetra_repl
+
+    tsm_dir = os.path.dirname(os.path.abspath(__file__))
+    boot = _BOOT.format(core=os.path.dirname(os.path.dirname(os.path.abspath(tetra_repl.__file__))),
+                        plugins=os.path.dirname(tsm_dir), tsm=tsm_dir)
+    return [sys.executable, "-S", "-c", boot, str(procdir)] + (["--adopt"] if adopt else [])
+
+
 def spawn_supervisor(procdir: Path, adopt: bool = False) -> int:
     """Start a detached supervisor (own session) for ``procdir``; returns its pid."""
-    argv = [sys.executable, "-m", "tetra_plugins.tsm.supervisor", str(procdir)]
-    if adopt:
-        argv.append("--adopt")
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True,
-                            cwd="/")
+    proc = subprocess.Popen(supervisor_argv(procdir, adopt), stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True, close_fds=True, cwd="/")
     return proc.pid
 
 

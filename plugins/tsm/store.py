@@ -46,7 +46,7 @@ class Store:
     """All of tsm's files under ``DIR/tsm``."""
 
     def __init__(self, state_dir: Path):
-        self.root = Path(state_dir) / "tsm"
+        self.root = Path(os.path.abspath(state_dir)) / "tsm"  # supervisors run in /
         self.processes = self.root / "runtime" / "processes"
         self.ports_file = self.root / "ports"
         self.services_dir = self.root / "services"
