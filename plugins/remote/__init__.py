@@ -25,7 +25,8 @@ def targets(ctx, args):
 
 
 @plugin.command("resolve", help="Show how an @target resolves, level by level",
-                params=[Param("target", type="target", complete="target")],
+                params=[Param("target", type="target", complete="target",
+                              help="a target: @name, @name:role, @name[host,…]")],
                 options=[Option("--json", type="bool", help="the plan as a JSON object"),
                          Option("--connect", type="bool", help="also connect to every host")],
                 examples=["resolve @staging", "resolve @prod:web --connect",
@@ -39,8 +40,10 @@ def resolve(ctx, args):
 
 
 @plugin.command("exec", help="Run a command on every host of a target",
-                params=[Param("target", type="target", complete="target"),
-                        Param("command", rest=True, greedy=True)],
+                params=[Param("target", type="target", complete="target",
+                              help="a target: @name, @name:role, @name[host,…]"),
+                        Param("command", rest=True, greedy=True,
+                              help="the command and its arguments, one word each")],
                 options=[_TIMEOUT, _PARALLEL],
                 examples=["exec @staging -- uptime", "@prod:web systemctl is-active api",
                           "@web sh -c 'echo $HOME | wc -c'", "exec @prod --timeout 30 -- df -h"],
@@ -54,9 +57,10 @@ def exec_(ctx, args):
 
 
 @plugin.command("put", help="Upload a file to every host of a target (sha256-verified)",
-                params=[Param("target", type="target", complete="target"),
-                        Param("local", type="path", complete="path"),
-                        Param("remote")],
+                params=[Param("target", type="target", complete="target",
+                              help="a target: @name, @name:role, @name[host,…]"),
+                        Param("local", type="path", complete="path", help="file on this machine"),
+                        Param("remote", help="path on the host (a directory keeps the name)")],
                 options=[_PARALLEL],
                 examples=["put @staging build/api.tar.gz /tmp/api.tar.gz",
                           "put @prod:web nginx.conf /etc/nginx/"])
@@ -67,9 +71,11 @@ def put(ctx, args):
 
 
 @plugin.command("get", help="Download a file from every host of a target (sha256-verified)",
-                params=[Param("target", type="target", complete="target"),
-                        Param("remote"),
-                        Param("local", type="path", complete="path")],
+                params=[Param("target", type="target", complete="target",
+                              help="a target: @name, @name:role, @name[host,…]"),
+                        Param("remote", help="file on the host"),
+                        Param("local", type="path", complete="path",
+                              help="where to save it ({host} is replaced)")],
                 options=[_PARALLEL],
                 examples=["get @staging /var/log/app.log app.log",
                           "get @prod /etc/hostname 'names/{host}.txt'"],

@@ -1,9 +1,12 @@
-"""Completion of @targets, :roles and [hosts] from the topology."""
+"""Completion of @targets, :roles and [hosts] from the topology.
+
+Returns ``(text, meta)`` pairs; the shell shows ``meta`` beside each candidate.
+"""
 
 from __future__ import annotations
 
 
-def targets(session, prefix: str) -> list[str]:
+def targets(session, prefix: str) -> list[tuple[str, str]]:
     from tetra_repl.topology import describe_targets
 
     try:
@@ -20,14 +23,22 @@ def targets(session, prefix: str) -> list[str]:
             return []
         done, _, last = partial.rpartition(",")
         role = head.partition(":")[2] or None
-        names = [h["name"] for h in target["hosts"] if role is None or role in h["roles"]]
         stem = f"@{head}[" + (done + "," if done else "")
-        return [f"{stem}{n}]" for n in names if n.startswith(last)]
+        return [(f"{stem}{h['name']}]", h["host"] or "") for h in target["hosts"]
+                if (role is None or role in h["roles"]) and h["name"].startswith(last)]
     if ":" in text:
         name, _, partial = text.partition(":")
         target = by_name.get(info["aliases"].get(name, name))
         if target is None:
             return []
-        return [f"@{name}:{r}" for r in target["roles"] if r.startswith(partial)]
-    names = [*by_name, *info["aliases"], *info["ssh_config"]]
-    return sorted({f"@{n}" for n in names if n.startswith(text)})
+        return [(f"@{name}:{r}", f"{sum(r in h['roles'] for h in target['hosts'])} hosts")
+                for r in target["roles"] if r.startswith(partial)]
+    found: dict[str, str] = {}
+    for name, t in by_name.items():
+        n = len(t["hosts"])
+        found[name] = f"{n} host{'s' if n != 1 else ''}"
+    for alias, to in info["aliases"].items():
+        found.setdefault(alias, f"-> {to}")
+    for name in info["ssh_config"]:
+        found.setdefault(name, "ssh_config")
+    return sorted((f"@{n}", meta) for n, meta in found.items() if n.startswith(text))

@@ -298,3 +298,45 @@ def test_transfer_prints_no_progress_when_not_a_terminal(tetra, world, tmp_path)
     assert r.returncode == 0, r.stderr
     assert "ETA" not in r.stderr and "\r" not in r.stderr
     assert (tmp_path / "small2").read_text() == "hello\n"
+
+
+@pytest.fixture
+def agent(tmp_path, ssh_keys):
+    sock = tmp_path / "agent.sock"
+    proc = subprocess.Popen(["ssh-agent", "-D", "-a", str(sock)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        subprocess.run(["ssh-add", "-q", str(ssh_keys.private)], check=True,
+                       env={**os.environ, "SSH_AUTH_SOCK": str(sock)}, capture_output=True)
+        yield sock
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_ssh_agent_keys_authenticate(tetra, world, agent):
+    world.write({"one": [host_table("s1", world.sshd)]}, defaults={"identity_file": []})
+    r = tetra("-c", "@one echo agent-ok; resolve @one", env={"SSH_AUTH_SOCK": str(agent)})
+    assert r.returncode == 0, r.stderr
+    assert "agent-ok" in r.stdout and "; agent" in r.stdout
+    r = tetra("-c", "@one true", env={"SSH_AUTH_SOCK": ""})
+    assert r.returncode == 1
+    assert f"s1: no key to offer {world.sshd.user}@127.0.0.1" in r.stderr
+
+
+def test_a_server_that_never_speaks_times_out_while_connecting(tetra, world):
+    import socket
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # the kernel accepts connections; nothing ever answers
+        port = silent.getsockname()[1]
+        world.write({"mute": [f'{{ name = "m1", host = "127.0.0.1", port = {port} }}']},
+                    defaults={"connect_timeout": 0.5, "connect_retries": 1})
+        r = tetra("-c", "@mute true", timeout=30)
+    assert r.returncode == 1
+    assert (f"m1: cannot connect to 127.0.0.1:{port}: timed out after 0.5s waiting for the SSH "
+            "handshake (2 attempts") in r.stderr

@@ -230,10 +230,15 @@ def test_completion_of_targets_roles_and_hosts(tetra_env, topo, monkeypatch):
 
     session = Session()
     session.load_plugins()
-    complete = session.registry.completers["target"]
-    assert complete(session, "@st") == ["@staging", "@stg", "@stg-1"]  # stg-1: ssh_config
-    assert complete(session, "@prod:") == ["@prod:db", "@prod:web"]
-    assert complete(session, "@prod:web[") == ["@prod:web[web-1]", "@prod:web[web-2]"]
-    assert complete(session, "@prod[web-1,d") == ["@prod[web-1,db-1]"]
-    assert "@bastion" in complete(session, "@")
+    fn = session.registry.completers["target"]
+
+    def complete(prefix):
+        return [text for text, _ in fn(session, prefix)]
+
+    assert complete("@st") == ["@staging", "@stg", "@stg-1"]  # stg-1: an ssh_config Host
+    assert fn(session, "@stag") == [("@staging", "1 host")]
+    assert complete("@prod:") == ["@prod:db", "@prod:web"]
+    assert complete("@prod:web[") == ["@prod:web[web-1]", "@prod:web[web-2]"]
+    assert complete("@prod[web-1,d") == ["@prod[web-1,db-1]"]
+    assert "@bastion" in complete("@")
     session.close()

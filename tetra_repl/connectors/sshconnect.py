@@ -88,6 +88,8 @@ def _connect_hint(host, reason: str) -> str:
 def _attempt(host, tunnel, timeout: float):
     import paramiko
 
+    _quiet_paramiko()
+
     sock = _open_socket(host, tunnel, timeout)
     watched = WatchedSocket(sock)
     transport = paramiko.Transport(watched, default_window_size=WINDOW,
@@ -100,11 +102,15 @@ def _attempt(host, tunnel, timeout: float):
         options.key_types = tuple(hostkeys.preferred_key_types(entries, tuple(options.key_types)))
         transport.banner_timeout = transport.handshake_timeout = timeout
         transport.auth_timeout = timeout
+        started = time.monotonic()
         try:
             transport.start_client(timeout=timeout)
+            # start_client returns quietly when its timeout passes; this raises then
+            key = transport.get_remote_server_key()
         except (EOFError, paramiko.SSHException, OSError) as exc:
+            if time.monotonic() - started >= timeout * 0.9:
+                raise _Transient(f"timed out after {timeout:g}s waiting for the SSH handshake") from None
             raise _Transient(_describe_handshake(exc)) from None
-        key = transport.get_remote_server_key()
         note = hostkeys.verify(host, key, entries)
         _authenticate(host, transport)
         interval = float(host.setting("keepalive_interval", 5.0))
@@ -113,6 +119,17 @@ def _attempt(host, tunnel, timeout: float):
     except BaseException:
         transport.close()
         raise
+
+
+def _quiet_paramiko() -> None:
+    """paramiko logs failures (with tracebacks) from its own thread; with no logging
+    configured Python would print them.  tetra reports the failure itself."""
+    import logging
+
+    log = logging.getLogger("paramiko")
+    if not any(isinstance(h, logging.NullHandler) for h in log.handlers):
+        log.addHandler(logging.NullHandler())
+        log.propagate = False
 
 
 def _note_exit_requests(transport) -> None:
