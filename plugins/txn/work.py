@@ -28,10 +28,10 @@ def resolve_into(ctx, txn, *, state: dict | None = None):
         states.check_transition(txn.id, cur, stage)
         cur = stage
     res = targets.resolve(ctx.session, state["target"])  # may fail: nothing written then
-    txn.advance(states.ASSEMBLE, expect=state["version"])
-    for i, level in enumerate(res.levels):
-        txn.record("tes_resolved", {"level": i, **(level if isinstance(level, dict) else {"value": level})})
-    txn.record("tes_plan", {"plan": res.plan, "hosts": [h.name for h in res.hosts]})
+    items = [("stage_changed", None, s) for s in states.path_to(state["stage"], states.ASSEMBLE)]
+    items += [("tes_resolved", {"level": i, **level}, None) for i, level in enumerate(res.levels)]
+    items.append(("tes_plan", {"plan": res.plan, "hosts": [h.name for h in res.hosts]}, None))
+    txn.record_many(items, expect=state["version"])  # one write: the plan is all or nothing
     return res
 
 
@@ -54,24 +54,26 @@ def run_stage(ctx, txn, stage: str, command: list[str], timeout, wait) -> int:
     if state["stage"] != stage:
         states.check_transition(txn.id, state["stage"], stage)
     hosts = hosts_of(ctx, txn, state)
+    move = [("stage_changed", None, stage)] if state["stage"] != stage else []
     if stage == states.EXECUTE:
-        lifecycle.take_leases(txn, leases, [h.name for h in hosts], label=state["target"], wait=wait)
-    if state["stage"] != stage:
-        txn.record("stage_changed", to_stage=stage)
+        lifecycle.take_leases(txn, leases, [h.name for h in hosts], label=state["target"], wait=wait,
+                              then=move)
+    elif move:
+        txn.record_many(move)
     state = txn.state()
     n = 1 + sum(1 for s in state["steps"] if s.startswith(stage.lower() + ":"))
     cancel = cancel_event()
-    with lifecycle.step(txn, f"{stage.lower()}:{n}") as s:
-        txn.record("exec_started", {"command": command, "hosts": [h.name for h in hosts]})
+    started = ("exec_started", {"command": command, "hosts": [h.name for h in hosts]}, None)
+    with lifecycle.step(txn, f"{stage.lower()}:{n}", start_with=[started]) as s:
         results = fan_out(ctx, hosts, command, timeout, cancel)
         ok = all(r.ok for r in results.values())
         summary = {name: {"exit": r.exit_status, "error": r.error} for name, r in results.items()}
-        txn.record("exec_finished", {"command": command, "hosts": summary, "ok": ok})
+        s.before_done.append(("exec_finished", {"command": command, "hosts": summary, "ok": ok}, None))
+        if stage == states.VALIDATE:
+            s.before_done.append(("validate_passed" if ok else "validate_failed",
+                                  {"command": command, "hosts": summary}, None))
         s.result = {"ok": ok}
     bad = [(n_, r) for n_, r in results.items() if not r.ok]
-    if stage == states.VALIDATE:
-        txn.record("validate_passed" if ok else "validate_failed", {"command": command,
-                                                                   "hosts": summary})
     if ok:
         return 0
     name, r = bad[0]

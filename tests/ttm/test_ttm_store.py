@@ -50,9 +50,11 @@ def test_a_whole_lifecycle_leaves_the_layout_state_and_log_of_the_spec(tetra, te
 
     evs = events(tetra_dir, txn_id)
     assert [e["seq"] for e in evs] == list(range(1, len(evs) + 1))
-    assert s["version"] == len(evs)
+    versions = [e["version"] for e in evs]  # one per write; a batch shares one
+    assert versions[0] == 1 and all(b - a in (0, 1) for a, b in zip(versions, versions[1:]))
+    assert s["version"] == versions[-1] and s["seq"] == len(evs)
     for e in evs:
-        assert set(e) == {"seq", "ts", "type", "stage", "actor", "data"}
+        assert set(e) == {"seq", "ts", "type", "stage", "actor", "data", "version"}
         assert re.fullmatch(r".+@.+:\d+", e["actor"])
     types = [e["type"] for e in evs]
     for t in ("txn_start", "stage_changed", "evidence_added", "tes_resolved", "lock_acquired",
@@ -134,6 +136,7 @@ WRITER = textwrap.dedent("""
 def test_two_writers_one_gets_a_version_conflict_and_nothing_is_lost(tetra, tetra_dir):
     txn_id = new(tetra)
     before = len(events(tetra_dir, txn_id))
+    version = state(tetra_dir, txn_id)["version"]
     procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(tetra_dir), txn_id, me, other],
                               stdout=subprocess.PIPE, text=True)
              for me, other in (("a", "b"), ("b", "a"))]
@@ -142,7 +145,7 @@ def test_two_writers_one_gets_a_version_conflict_and_nothing_is_lost(tetra, tetr
     assert outs[0].startswith("conflict:") and "version conflict" in outs[0]
     evs = events(tetra_dir, txn_id)
     assert len(evs) == before + 1  # exactly the winner's write
-    assert state(tetra_dir, txn_id)["version"] == before + 1
+    assert state(tetra_dir, txn_id)["version"] == version + 1
     assert tetra("txn", "verify", txn_id).returncode == 0
 
 

@@ -22,25 +22,33 @@ from .store import Transaction, actor_alive
 # -- leases ------------------------------------------------------------------
 
 def take_leases(txn: Transaction, leases: Leases, hosts: list[str], *, label: str | None = None,
-                wait: float | None = None) -> None:
-    """Lease every host for ``txn`` (all or none): ``lock_acquired`` per host,
-    ``lock_broken`` for each stale lease broken on the way."""
+                wait: float | None = None, then: list | None = None) -> None:
+    """Lease every host for ``txn`` (all or none), then record in one write a
+    ``lock_broken`` for each stale lease broken on the way, ``lock_acquired``
+    per host, and the events in ``then`` (e.g. the move to EXECUTE)."""
     taken: list[str] = []
+    items: list = []
 
     def broken(old: dict, reason: str) -> None:
-        txn.record("lock_broken", {"host": old.get("host"), "previous": old, "reason": reason})
+        items.append(("lock_broken", {"host": old.get("host"), "previous": old, "reason": reason}, None))
 
     try:
         for host in sorted(set(hosts)):  # one global order: no deadlock between two txns
             lease = leases.acquire(host, txn.id, label=_label(label, host, hosts), wait=wait,
                                    on_broken=broken)
             taken.append(host)
-            txn.record("lock_acquired", {"host": host, "token": lease.token, "file": lease.file,
-                                         "pid": os.getpid(), "expires": lease.record["expires"]})
+            items.append(("lock_acquired", {"host": host, "token": lease.token, "file": lease.file,
+                                            "pid": os.getpid(), "expires": lease.record["expires"]},
+                          None))
+        txn.record_many(items + list(then or []))
     except BaseException:
-        for host in taken:
-            if leases.release(host, txn.id):
-                txn.record("lock_released", {"host": host})
+        for host in taken:  # a crash here leaves leases of a dead pid: broken on next take
+            leases.release(host, txn.id)
+        if items and any(k == "lock_broken" for k, _, _ in items):
+            try:
+                txn.record_many([i for i in items if i[0] == "lock_broken"])
+            except Exception:
+                pass
         raise
 
 
@@ -50,35 +58,40 @@ def _label(label: str | None, host: str, hosts: list[str]) -> str:
     return label if len(set(hosts)) == 1 else f"{label} (host {host})"
 
 
-def release_leases(txn: Transaction, leases: Leases) -> None:
-    """Release every lease of ``txn``: those recorded, and any a crash left on
-    disk between writing the lease and recording it."""
+def _release_items(txn: Transaction, leases: Leases) -> list:
+    """Release every lease of ``txn`` (those recorded, and any a crash left on
+    disk between writing the lease and recording it); the events to record."""
     recorded = set(txn.state()["locks"])
     orphans = {r.get("host") for r in leases.all() if r.get("txn") == txn.id} - recorded
-    for host in sorted(recorded | orphans):
-        txn.record("lock_released", {"host": host, "held": leases.release(host, txn.id)})
+    return [("lock_released", {"host": host, "held": leases.release(host, txn.id)}, None)
+            for host in sorted(recorded | orphans)]
+
+
+def release_leases(txn: Transaction, leases: Leases) -> None:
+    items = _release_items(txn, leases)
+    if items:
+        txn.record_many(items)
 
 
 # -- ending --------------------------------------------------------------------
 
-def commit(txn: Transaction, leases: Leases, *, expect: int | None = None) -> None:
-    """VALIDATE → DONE, releasing the transaction's leases."""
+def commit(txn: Transaction, leases: Leases, *, expect: int | None = None,
+           before: list | None = None) -> None:
+    """VALIDATE → DONE, releasing the transaction's leases (one write)."""
     state = txn.state()
     states.check_transition(txn.id, state["stage"], states.DONE)
     if expect is not None and expect != state["version"]:
         txn.record("note", {}, expect=expect)  # raises VersionConflict, writes nothing
-    release_leases(txn, leases)
-    txn.record("txn_commit", {})
+    txn.record_many(list(before or []) + _release_items(txn, leases) + [("txn_commit", {}, None)])
 
 
 def fail(txn: Transaction, leases: Leases, reason: str) -> None:
-    """Any non-terminal stage → FAIL, releasing leases; aborts open steps."""
+    """Any non-terminal stage → FAIL, releasing leases; aborts open steps (one write)."""
     state = txn.state()
     states.check_transition(txn.id, state["stage"], states.FAIL)
-    for name in list(state.get("open_steps") or {}):
-        txn.record("step_aborted", {"step": name, "reason": reason})
-    release_leases(txn, leases)
-    txn.record("txn_fail", {"reason": reason})
+    items = [("step_aborted", {"step": name, "reason": reason}, None)
+             for name in (state.get("open_steps") or {})]
+    txn.record_many(items + _release_items(txn, leases) + [("txn_fail", {"reason": reason}, None)])
 
 
 # -- steps ----------------------------------------------------------------------
@@ -88,24 +101,26 @@ class Step:
 
     def __init__(self, name: str, done: bool, result):
         self.name, self.done, self.result = name, done, result
+        self.before_done: list = []  # events written together with step_done
 
 
 @contextmanager
-def step(txn: Transaction, name: str):
+def step(txn: Transaction, name: str, *, start_with: list | None = None):
     """Run a step once: ``with step(txn, "upload:web-1") as s: if not s.done: ...; s.result = x``.
 
     A step completed by an earlier (interrupted) run is not redone: the body
-    sees ``s.done`` and the recorded ``s.result``.  A step that raises stays
+    sees ``s.done`` and the recorded ``s.result``.  ``start_with`` events are
+    written with ``step_started``, ``s.before_done`` ones with ``step_done``.  A step that raises stays
     open (the caller fails or compensates the transaction).
     """
     state = txn.state()
     if name in state["steps"]:
         yield Step(name, True, state["steps"][name])
         return
-    txn.record("step_started", {"step": name})
     s = Step(name, False, None)
+    txn.record_many([("step_started", {"step": name}, None)] + list(start_with or []))
     yield s
-    txn.record("step_done", {"step": name, "result": s.result})
+    txn.record_many(s.before_done + [("step_done", {"step": name, "result": s.result}, None)])
 
 
 # -- interruption and resume -------------------------------------------------
@@ -132,12 +147,14 @@ def resume(txn: Transaction, leases: Leases) -> list[str]:
     if live:
         raise TetraError(f"{txn.id}: is still running ({live[0]})",
                          hint="wait for it, or end that process first")
-    txn.record("resumed", {"stage": state["stage"]})
-    if state["locks"]:
-        take_leases(txn, leases, list(state["locks"]), label=state.get("target"))
     aborted = list(state.get("open_steps") or {})
-    for name in aborted:
-        txn.record("step_aborted", {"step": name, "reason": "resumed after interruption"})
+    items = [("resumed", {"stage": state["stage"]}, None)] + [
+        ("step_aborted", {"step": name, "reason": "resumed after interruption"}, None)
+        for name in aborted]
+    if state["locks"]:
+        take_leases(txn, leases, list(state["locks"]), label=state.get("target"), then=items)
+    else:
+        txn.record_many(items)
     return aborted
 
 
@@ -153,16 +170,20 @@ class Verdict:
 
 
 def verify(txn: Transaction) -> Verdict:
-    """Check the log (parseable, gapless, legal transitions) and that state.json
-    is exactly the replay of its prefix (``version`` events)."""
+    """Check the log (parseable, gapless, legal transitions, versions one per
+    write) and that state.json is exactly the replay of a prefix of it."""
     v = Verdict(ok=True)
     try:
         events = txn.events()
     except log.LogCorrupt as exc:
         return Verdict(ok=False, problems=[exc.message + (f" (hint: {exc.hint})" if exc.hint else "")])
     v.events = len(events)
-    stage = None
+    stage, last_version = None, 0
     for e in events:
+        ver = e.get("version", e["seq"])
+        if ver not in (last_version, last_version + 1):
+            v.problems.append(f"event {e['seq']}: version {ver} after {last_version}")
+        last_version = ver
         src = stage
         if e["type"] == "txn_start":
             stage = states.NEW
@@ -186,16 +207,16 @@ def verify(txn: Transaction) -> Verdict:
         on_disk, state = None, None
         v.problems.append("state.json does not parse")
     if state is not None:
-        version = state.get("version")
+        seq, version = state.get("seq"), state.get("version")
         v.state_version = version
-        if not isinstance(version, int) or not 0 < version <= len(events):
-            v.problems.append(f"state.json version {version!r} is not in the log (1..{len(events)})")
+        if not isinstance(seq, int) or not 0 < seq <= len(events):
+            v.problems.append(f"state.json seq {seq!r} is not in the log (1..{len(events)})")
         else:
-            expected = log.render(log.replay(events[:version]))
+            expected = log.render(log.replay(events[:seq]))
             if expected != on_disk:
-                v.problems.append(f"state.json differs from the replay of events 1..{version}")
-            elif version < len(events):
-                v.notes.append(f"state.json is at version {version}, the log at {len(events)}: "
+                v.problems.append(f"state.json differs from the replay of events 1..{seq}")
+            elif seq < len(events):
+                v.notes.append(f"state.json is at event {seq}, the log at {len(events)}: "
                                f"a crash came between the two writes; 'txn rebuild {txn.id}' "
                                "rolls it forward")
     v.ok = not v.problems

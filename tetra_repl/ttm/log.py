@@ -2,7 +2,9 @@
 
 ``events.ndjson`` is the source of truth: ``state.json`` is always
 ``render(replay(events))``, so ``txn rebuild`` can recompute it byte for byte
-and ``txn show --at TIME`` can replay a prefix.  Everything in the state is
+and ``txn show --at TIME`` can replay a prefix.  Each event carries the
+``version`` of the write that appended it: one write may append several
+events (a batch), and ``version`` counts writes.  Everything in the state is
 derived from event fields alone (``updated_at`` is the last event's ``ts``,
 ``duration_s`` is computed from timestamps) — never from the clock at replay.
 """
@@ -108,29 +110,30 @@ def _parse_lines(body: bytes, name: str) -> list[dict]:
     return events
 
 
-def last_seq(path: str | os.PathLike) -> int:
-    """The ``seq`` of the last complete event, reading only the file's tail."""
+def tail(path: str | os.PathLike) -> tuple[int, int]:
+    """``(seq, version)`` of the last complete event, reading only the file's end."""
     with open(path, "rb") as f:
         f.seek(0, os.SEEK_END)
         size = f.tell()
         if size == 0:
-            return 0
+            return 0, 0
         chunk = 4096
+        name = Path(path).parent.name
         while True:
             start = max(0, size - chunk)
             f.seek(start)
             data = f.read(size - start)
             if not data.endswith(b"\n"):
-                raise LogCorrupt(f"{Path(path).parent.name}: events.ndjson ends in a truncated "
-                                 "line: a crash interrupted an append", torn_tail=True,
-                                 hint=f"'txn rebuild {Path(path).parent.name}' drops it")
+                raise LogCorrupt(f"{name}: events.ndjson ends in a truncated line: a crash "
+                                 "interrupted an append", torn_tail=True,
+                                 hint=f"'txn rebuild {name}' drops the unacknowledged line")
             lines = data[:-1].split(b"\n")
             if len(lines) > 1 or start == 0:
                 try:
-                    return int(json.loads(lines[-1])["seq"])
+                    last = json.loads(lines[-1])
+                    return int(last["seq"]), int(last.get("version", last["seq"]))
                 except (ValueError, KeyError, TypeError):
-                    raise LogCorrupt(f"{Path(path).parent.name}: events.ndjson last line "
-                                     "is not a valid event") from None
+                    raise LogCorrupt(f"{name}: events.ndjson last line is not a valid event") from None
             chunk *= 4
 
 
@@ -139,7 +142,7 @@ def last_seq(path: str | os.PathLike) -> int:
 def empty_state() -> dict:
     return {
         "id": None, "module": None, "description": "", "target": None, "actor": None,
-        "stage": states.NEW, "version": 0, "created_at": None, "updated_at": None,
+        "stage": states.NEW, "version": 0, "seq": 0, "created_at": None, "updated_at": None,
         "evidence": [], "tes_plan": None, "hosts": [], "error": None, "duration_s": None,
         "steps": {}, "open_steps": {}, "locks": {}, "params": {},
         "last_exec": None, "validation": None, "rollback": None,
@@ -185,7 +188,8 @@ def apply(state: dict, event: dict) -> dict:
         if state["created_at"]:
             delta = parse_ts(ts) - parse_ts(state["created_at"])
             state["duration_s"] = round(delta.total_seconds(), 6)
-    state["version"] = event["seq"]
+    state["seq"] = event["seq"]
+    state["version"] = event.get("version", event["seq"])  # one per write (a batch shares it)
     state["updated_at"] = ts
     return state
 

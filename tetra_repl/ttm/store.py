@@ -3,9 +3,9 @@
 ``DIR/<module>/txns/<id>/`` holds ``events.ndjson`` (the source of truth),
 ``state.json`` (always ``render(replay(events))`` of some prefix), ``ctx/``,
 ``build/`` and ``artifacts/``.  Every write goes through
-:meth:`Transaction.record`: one event appended (fsynced), then state.json
-replaced (temp + fsync + rename), both under the transaction's write lock, so
-``version`` equals the ``seq`` of the last event applied.
+:meth:`Transaction.record_many`: its events appended in one fsynced append,
+then state.json replaced (temp + fsync + rename), both under the
+transaction's write lock.  ``version`` counts writes; ``seq`` counts events.
 """
 
 from __future__ import annotations
@@ -115,8 +115,10 @@ class Store:
         path = base / txn_id
         for sub in ("ctx", "build", "artifacts"):
             (path / sub).mkdir()
-        storage.write_text(path / "ctx" / "000_policy.md", _POLICY)
-        storage.write_text(path / "ctx" / "010_request.md",
+        # Context files are fixed text regenerable from txn_start: written
+        # plainly; the first event's fsync is what makes the transaction exist.
+        (path / "ctx" / "000_policy.md").write_text(_POLICY)
+        (path / "ctx" / "010_request.md").write_text(
                            f"# {description}\n\ntarget: {target or '-'}\nmodule: {module}\n"
                            f"actor: {actor_name or self.actor}\n\n{request}".rstrip() + "\n")
         txn = Transaction(self, path)
@@ -215,11 +217,11 @@ class Transaction:
         except (FileNotFoundError, ValueError):
             cached = None
         try:
-            seq = log.last_seq(self.events_file)
+            seq, _ = log.tail(self.events_file)
         except FileNotFoundError:
             raise TxnNotFound(f"{self.id}: has no events (its creation was interrupted)",
                               hint=f"remove {self.path} if it is not wanted") from None
-        if cached is not None and cached.get("version") == seq:
+        if cached is not None and cached.get("seq") == seq:
             return cached
         return self.replay()
 
@@ -240,9 +242,13 @@ class Transaction:
         since, :class:`VersionConflict` is raised and nothing is written.
         ``to_stage`` (for ``stage_changed``) is checked against the state machine.
         """
-        if kind not in log.EVENT_TYPES:
-            raise ValueError(f"unknown event type {kind!r}")
-        data = dict(data or {})
+        return self.record_many([(kind, data, to_stage)], expect=expect)[-1]
+
+    def record_many(self, items: list[tuple[str, dict | None, str | None]], *,
+                    expect: int | None = None) -> list[dict]:
+        """Append several events as one write (one fsync, one state.json, one
+        version): ``[(type, data, to_stage), ...]``.  All are checked first;
+        if any is refused, nothing is written."""
         with self._writing():
             state = self._current()
             if expect is not None and expect != state["version"]:
@@ -250,48 +256,60 @@ class Transaction:
                     f"{self.id}: version conflict: read version {expect}, now {state['version']}"
                     " (another writer changed it); nothing was written",
                     hint=f"look again with 'txn status {self.id}' and retry")
-            if state["stage"] in states.TERMINAL and kind != "txn_start":
-                raise states.IllegalTransition(
-                    f"{self.id}: is {state['stage']} (terminal); nothing more can be recorded")
-            if kind == "stage_changed":
-                states.check_transition(self.id, state["stage"], to_stage)
-                data = {"from": state["stage"], "to": to_stage, **data}
-            elif kind in ("txn_commit", "txn_fail"):
-                states.check_transition(self.id, state["stage"],
-                                        states.DONE if kind == "txn_commit" else states.FAIL)
-            event = {"seq": state["version"] + 1, "ts": log.now_iso(), "type": kind,
-                     "stage": _stage_after(kind, state["stage"], to_stage),
-                     "actor": self.store.actor, "data": data}
-            new_state = log.apply(_copy(state), event)
-            line = log.encode(event)
+            new_state = _copy(state)
+            version, seq, events = state["version"] + 1, state["seq"], []
+            for kind, data, to_stage in items:
+                events.append(self._event(new_state, kind, dict(data or {}), to_stage, seq + 1, version))
+                seq += 1
+                log.apply(new_state, events[-1])
+            text = "\n".join(log.encode(e) for e in events)
             crash.point("append.before")
             if crash.due("append.torn"):
                 with open(self.events_file, "ab") as f:  # simulate a crash mid-append
-                    f.write(line[: len(line) // 2].encode())
+                    f.write(text[: len(text) // 2].encode())
                     f.flush()
                     os.fsync(f.fileno())
                 os._exit(crash.EXIT_CODE)
-            storage.append_line(self.events_file, line)
+            storage.append_line(self.events_file, text)
             crash.point("append.after")
             storage.write_json(self.state_file, new_state)
             crash.point("state.after")
             self._cache = new_state
-        self._publish(event, new_state)
-        return event
+        for event in events:
+            self._publish(event, new_state)
+        return events
+
+    def _event(self, state: dict, kind: str, data: dict, to_stage: str | None, seq: int,
+               version: int) -> dict:
+        """Check one event against ``state`` (the state before it) and build it."""
+        if kind not in log.EVENT_TYPES:
+            raise ValueError(f"unknown event type {kind!r}")
+        if state["stage"] in states.TERMINAL and kind != "txn_start":
+            raise states.IllegalTransition(
+                f"{self.id}: is {state['stage']} (terminal); nothing more can be recorded")
+        if kind == "stage_changed":
+            states.check_transition(self.id, state["stage"], to_stage)
+            data = {"from": state["stage"], "to": to_stage, **data}
+        elif kind in ("txn_commit", "txn_fail"):
+            states.check_transition(self.id, state["stage"],
+                                    states.DONE if kind == "txn_commit" else states.FAIL)
+        return {"seq": seq, "ts": log.now_iso(), "type": kind,
+                "stage": _stage_after(kind, state["stage"], to_stage),
+                "actor": self.store.actor, "data": data, "version": version}
 
     def _current(self) -> dict:
         """The state at the log's end (called under the write lock)."""
         try:
-            seq = log.last_seq(self.events_file)
+            seq, _ = log.tail(self.events_file)
         except FileNotFoundError:
             seq = 0
-        if self._cache is not None and self._cache["version"] == seq:
+        if self._cache is not None and self._cache["seq"] == seq:
             return self._cache
         if seq == 0:
             return log.empty_state()
         try:
             cached = storage.read_json(self.state_file)
-            if cached.get("version") == seq:
+            if cached.get("seq") == seq:
                 return cached
         except (FileNotFoundError, ValueError):
             pass
@@ -312,8 +330,9 @@ class Transaction:
     def advance(self, stage: str, *, expect: int | None = None) -> None:
         """Move forward to ``stage``, passing stages with no work of their own."""
         current = self.state()["stage"]
-        for i, nxt in enumerate(states.path_to(current, stage)):
-            self.record("stage_changed", to_stage=nxt, expect=expect if i == 0 else None)
+        steps = states.path_to(current, stage)
+        if steps:
+            self.record_many([("stage_changed", None, nxt) for nxt in steps], expect=expect)
 
     def add_evidence(self, source: str | os.PathLike, kind: str | None = None) -> dict:
         """Copy ``source`` into ``ctx/1N0_<kind>.<ext>``, hashing it; record it."""
