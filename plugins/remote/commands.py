@@ -69,6 +69,7 @@ def exec_(ctx, args):
                                   cancel=cancel, capture=quiet)
 
     results = fan_out(plan.hosts, run_on, parallel=_parallel(args, plan), cancel=cancel)
+    _report_notes(ctx, pool, plan.hosts)
     if quiet:
         ctx.out(json.dumps(_json_results(plan, results), indent=2))
         return 0 if results.ok else 1
@@ -82,6 +83,16 @@ def exec_(ctx, args):
         return value.exit_status
     _summary(ctx, results, width)
     return 0 if results.ok else 1
+
+
+def _report_notes(ctx, pool, hosts) -> None:
+    """Say once what a connection did on the user's behalf (a host key recorded)."""
+    for host in hosts:
+        connector = pool.get(host)
+        note = getattr(connector, "note", None)
+        if note:
+            connector.note = None
+            ctx.err(f"tetra: {host.name}: {note}")
 
 
 def _hint(result: RunResult) -> str | None:
@@ -164,6 +175,7 @@ def transfer(ctx, args, verb: str):
     finally:
         if progress:
             progress.finish()
+    _report_notes(ctx, pool, plan.hosts)
     if ctx.json:
         ctx.out(json.dumps(_json_results(plan, results), indent=2))
         return 0 if results.ok else 1

@@ -135,6 +135,8 @@ def test_accept_new_records_the_key_once(tetra, world):
     r = tetra("-c", "@one true; @one true")
     assert r.returncode == 0, r.stderr
     assert world.known_hosts.read_text() == world.sshd.host_key_line
+    assert f"recorded ssh-ed25519 SHA256:" in r.stderr
+    assert f"for [127.0.0.1]:{world.sshd.port} in {world.known_hosts}" in r.stderr
 
 
 def test_changed_host_key_is_refused_even_with_accept_new(tetra, world, tmp_path):
@@ -340,3 +342,43 @@ def test_a_server_that_never_speaks_times_out_while_connecting(tetra, world):
     assert r.returncode == 1
     assert (f"m1: cannot connect to 127.0.0.1:{port}: timed out after 0.5s waiting for the SSH "
             "handshake (2 attempts") in r.stderr
+
+
+def test_proxy_jump_through_a_topology_target(tetra, world, sshd_factory):
+    jump = sshd_factory(log_level="DEBUG1")
+    world.trust(jump)
+    world.write({"bastion": [host_table("b1", jump)],
+                 "inside": [host_table("i1", world.sshd, proxy_jump="bastion"),
+                            host_table("i2", world.sshd, proxy_jump="bastion")]})
+    r = tetra("-c", "@inside echo hidden")
+    assert r.returncode == 0, r.stderr
+    assert "i1 | hidden" in r.stdout and "i2 | hidden" in r.stdout
+    assert jump.log.read_text().count("direct-tcpip") >= 2
+
+
+def test_fan_out_options_json_and_parallel_one(tetra, world):
+    names = ["a1", "a2", "a3"]
+    world.write({"three": [host_table(n, world.sshd) for n in names]})
+    r = tetra("-c", "exec @three --parallel 1 -- sh -c 'echo one; sleep 0.05; echo two'")
+    assert r.returncode == 0, r.stderr
+    body = [l for l in r.stdout.splitlines() if " | " in l]
+    assert body == [f"{n} | {w}" for n in names for w in ("one", "two")]  # one host at a time
+    r = tetra("--json", "-c", "@three[a2] sh -c 'echo out; exit 4'")
+    import json
+
+    data = json.loads(r.stdout)
+    assert r.returncode == 1
+    assert data["hosts"]["a2"] == {"ok": False, "exit_status": 4, "stdout": "out\n", "stderr": "",
+                                   "error": None, "duration_s": data["hosts"]["a2"]["duration_s"]}
+
+
+def test_get_from_several_hosts_names_files_by_host(tetra, world, tmp_path):
+    world.write({"pair": [host_table("p1", world.sshd), host_table("p2", world.sshd)]})
+    (tmp_path / "src.txt").write_text("same on both\n")
+    r = tetra("-c", f"get @pair {tmp_path}/src.txt '{tmp_path}/out/{{host}}.txt'")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "out" / "p1.txt").read_text() == "same on both\n"
+    assert (tmp_path / "out" / "p2.txt").read_text() == "same on both\n"
+    assert "-- 2 hosts: 2 ok, 0 failed" in r.stdout
+    r = tetra("-c", f"get @pair {tmp_path}/src.txt {tmp_path}/flat.txt")
+    assert r.returncode == 2 and "LOCAL must contain {host}" in r.stderr
