@@ -1,102 +1,21 @@
-"""tsm fixtures: run `tetra tsm …` for real, and kill every process a test started.
-
-Cleanup is by pid: every supervisor and child recorded in the test's meta.json
-files, plus any process whose command line or working directory mentions the
-test's state directory (a supervisor that died before writing meta.json, a
-grandchild), gets SIGKILL, even when the test failed.
-"""
+"""tsm fixtures (helpers live in tsm_helpers.py: several test folders have a conftest)."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import socket
-import sys
-import time
-from pathlib import Path
-
-import psutil
 import pytest
+from tsm_helpers import TETRA, Tsm, cleanup, free_port
 
-PY = sys.executable
-TETRA = str(Path(sys.executable).with_name("tetra"))
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
-    """Poll until ``predicate()`` is truthy; returns its value (fails the test on timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
-        time.sleep(interval)
-
-
-class Tsm:
-    """``tsm("start", "--name", "x", "--", ...)`` runs ``tetra tsm start …``."""
-
-    def __init__(self, tetra, tetra_dir: Path):
-        self._tetra = tetra
-        self.dir = tetra_dir
-        self.processes = tetra_dir / "tsm" / "runtime" / "processes"
-
-    def __call__(self, *words: str, check: bool = True, timeout: float = 60, cwd=None):
-        result = self._tetra("tsm", *words, timeout=timeout, cwd=cwd)
-        if check and result.returncode != 0:
-            raise AssertionError(f"tsm {' '.join(words)} failed ({result.returncode}):\n"
-                                 f"{result.stdout}\n{result.stderr}")
-        return result
-
-    def meta(self, name: str) -> dict:
-        return json.loads((self.processes / name / "meta.json").read_text())
-
-    def ls(self) -> dict[str, dict]:
-        return {row["name"]: row for row in json.loads(self("ls", "--json").stdout)}
-
-
-def _cleanup(tetra_dir: Path) -> None:
-    pids: set[int] = set()
-    for meta_file in (tetra_dir / "tsm").glob("runtime/processes/*/meta.json"):
-        try:
-            meta = json.loads(meta_file.read_text())
-        except (OSError, ValueError):
-            continue
-        for key in ("supervisor_pid", "pid"):
-            if meta.get(key):
-                pids.add(int(meta[key]))
-    marker = str(tetra_dir.parent)  # the test's tmp_path: state dir and working dirs
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
-        info = proc.info
-        text = " ".join(info.get("cmdline") or []) + " " + (info.get("cwd") or "")
-        if marker in text:
-            pids.add(info["pid"])
-    pids.discard(os.getpid())
-    for pid in pids:
-        try:
-            if os.getpgid(pid) == pid:  # supervisors and children lead their own groups
-                os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
+# pytest keeps one module named "conftest": whichever folder's conftest loaded
+# last answers other folders' "from conftest import TETRA", so provide it too.
+__all__ = ["TETRA"]
 
 
 @pytest.fixture
 def tsm(tetra, tetra_dir):
+    """``tsm("start", …)`` runs `tetra tsm start …`; every process started is killed after."""
     runner = Tsm(tetra, tetra_dir)
     yield runner
-    _cleanup(tetra_dir)
+    cleanup(tetra_dir)
 
 
 @pytest.fixture

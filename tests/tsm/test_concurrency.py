@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from conftest import TETRA, wait_for
+from tsm_helpers import TETRA, wait_for
 
 
 def test_fifty_concurrent_starts_get_fifty_ids_dirs_and_metas(tsm, tetra_env, tmp_path):

@@ -8,7 +8,7 @@ import signal
 
 import psutil
 
-from conftest import PY, wait_for
+from tsm_helpers import PY, wait_for
 
 
 def _dead(pid: int) -> bool:

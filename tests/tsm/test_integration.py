@@ -6,7 +6,7 @@ import json
 import subprocess
 import textwrap
 
-from conftest import PY, wait_for
+from tsm_helpers import PY, wait_for
 
 LISTENER = textwrap.dedent("""
     import sys

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import PY, wait_for
+from tsm_helpers import PY, wait_for
 
 COUNT = 60000
 

@@ -8,7 +8,7 @@ import signal
 
 import psutil
 
-from conftest import PY, free_port, wait_for
+from tsm_helpers import PY, free_port, wait_for
 
 
 def _start_set(tsm, tmp_path):

@@ -9,7 +9,7 @@ import urllib.request
 
 import psutil
 
-from conftest import PY, free_port, wait_for
+from tsm_helpers import PY, free_port, wait_for
 
 
 def test_start_returns_once_the_port_accepts_and_lays_out_spec_files(tsm, port, tmp_path):
