@@ -282,13 +282,14 @@ def logs(ctx, args):
     store = _store(ctx)
     meta = _one(store, args.process)
     path = store.proc_dir(meta["name"]) / ("current.err" if args.err else "current.out")
-    for line in logs_lib.last_lines(path, args.lines):
-        ctx.out(line)
-    if args.follow:
-        try:
-            logs_lib.follow(path, ctx.out)
-        except KeyboardInterrupt:
-            return 0
+    if not args.follow:
+        for line in logs_lib.last_lines(path, args.lines):
+            ctx.out(line)
+        return 0
+    try:
+        logs_lib.tail_and_follow(path, args.lines, ctx.out)
+    except KeyboardInterrupt:
+        return 0
 
 
 def _one(store: Store, ref: str) -> dict:

@@ -35,23 +35,74 @@ def last_lines(path: Path, n: int) -> list[str]:
     return out[-n:]
 
 
-def follow(path: Path, emit: Callable[[str], None], stop: Callable[[], bool] | None = None,
-           interval: float = 0.1) -> None:
-    """Print lines as they are appended to ``path``; follows rotations (by inode)."""
-    f = _open_at_end(path)
-    partial = ""
+def tail_and_follow(path: Path, n: int, emit: Callable[[str], None],
+                    stop: Callable[[], bool] | None = None, interval: float = 0.1) -> None:
+    """Print the last ``n`` lines, then every line appended, across rotations.
+
+    The current file is opened first and read from there on, so no line
+    written while the tail is printed is lost or printed twice.
+    """
+    f = _open(path)
+    text = f.read() if f else ""
+    cut = text.rfind("\n") + 1
+    lines, partial = text[:cut].splitlines(), text[cut:]
+    if len(lines) < n:
+        pinned = os.fstat(f.fileno()).st_ino if f else None
+        older = [p for p in log_files(path) if p != path and _inode(p) != pinned]
+        for file in reversed(older):
+            lines[:0] = file.read_text(errors="replace").splitlines()
+            if len(lines) >= n:
+                break
+    for line in lines[-n:] if n > 0 else []:
+        emit(line)
     while stop is None or not stop():
         chunk = f.read() if f else ""
         if chunk:
             partial = _emit_lines(partial + chunk, emit)
             continue
         if _rotated(f, path):
-            if f:
-                partial = _emit_lines(partial + f.read(), emit)
-                f.close()
-            f = _open(path)
+            f, partial = _next_file(path, f, partial, emit)
             continue
         time.sleep(interval)
+
+
+def _next_file(path: Path, f, partial: str, emit):
+    """After a rotation: finish ``f``, then every file rotated since, then the new one."""
+    new = _open(path)
+    if f is None:
+        return new, partial
+    partial = _emit_lines(partial + f.read(), emit)
+    seen = os.fstat(f.fileno()).st_ino
+    f.close()
+    pinned = os.fstat(new.fileno()).st_ino if new else None
+    between = []  # opened at once: a later rename cannot swap them under us
+    for file in reversed([p for p in log_files(path) if p != path]):  # newest rotated first
+        handle = _open(file)
+        if handle is None:
+            continue
+        ino = os.fstat(handle.fileno()).st_ino
+        if ino == seen:
+            handle.close()
+            break
+        if ino != pinned:
+            between.append(handle)
+        else:
+            handle.close()
+    else:
+        for handle in between:  # ours was dropped (beyond --log-keep): nothing to add safely
+            handle.close()
+        between = []
+    for handle in reversed(between):
+        partial = _emit_lines(partial + handle.read(), emit)
+        handle.close()
+    return new, partial
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_ino
+    except FileNotFoundError:
+        return None
 
 
 def _emit_lines(text: str, emit) -> str:
@@ -66,13 +117,6 @@ def _open(path: Path):
         return open(path, encoding="utf-8", errors="replace")
     except FileNotFoundError:
         return None
-
-
-def _open_at_end(path: Path):
-    f = _open(path)
-    if f:
-        f.seek(0, os.SEEK_END)
-    return f
 
 
 def _rotated(f, path: Path) -> bool:

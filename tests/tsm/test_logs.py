@@ -43,3 +43,32 @@ def test_logs_err_shows_stderr(tsm):
     wait_for(lambda: tsm.meta("noisy")["status"] == "stopped")
     assert tsm("logs", "noisy").stdout == "to out\n"
     assert tsm("logs", "noisy", "--err").stdout == "to err\n"
+
+
+def test_logs_follow_prints_every_line_once_across_rotations(tsm, tmp_path, tetra_env):
+    import subprocess
+    import threading
+
+    from tsm_helpers import TETRA
+
+    script = tmp_path / "slow.py"
+    script.write_text("import sys, time\n"
+                      "for i in range(3000):\n"
+                      "    print(f'follow {i:05d} ' + 'y' * 60, flush=(i % 50 == 0))\n"
+                      "    if i % 300 == 0: time.sleep(0.05)\n")
+    tsm("start", "--name", "slow", "--restart", "no", "--max-log-size", "20000",
+        "--log-keep", "100", "--", PY, str(script), check=False)
+    follower = subprocess.Popen([TETRA, "tsm", "logs", "slow", "-f", "--lines", "100000"],
+                                env=tetra_env, stdout=subprocess.PIPE, text=True)
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.extend(l.rstrip("\n") for l in follower.stdout),
+                              daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: len(got) >= 3000, timeout=30)
+    finally:
+        follower.kill()
+        follower.wait()
+        reader.join(5)
+    assert got == [f"follow {i:05d} " + "y" * 60 for i in range(3000)]
+    assert len(list((tsm.processes / "slow").glob("current.out.*"))) >= 5

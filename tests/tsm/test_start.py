@@ -137,3 +137,21 @@ def test_script_types_and_interpreters_are_detected(tsm, tmp_path):
     assert meta["process_type"] == "python" and meta["command"][:2] == ["python3", "app.py"]
     tsm("start", "--name", "bin", "--", "sleep", "60")
     assert tsm.meta("bin")["process_type"] == "binary" and tsm.meta("bin")["port"] is None
+
+
+SERVER = ("import os, http.server as h; h.HTTPServer(('127.0.0.1', int(os.environ['PORT'])), "
+          "h.SimpleHTTPRequestHandler).serve_forever()")
+
+
+def test_port_from_the_env_file_and_from_port_in_the_command(tsm, tmp_path):
+    p1, p2 = free_port(), free_port()
+    env_file = tmp_path / "port.env"
+    env_file.write_text(f"PORT={p1}\n")
+    tsm("start", "--name", "envport", "--env", str(env_file), "--", PY, "-c", SERVER)
+    assert tsm.meta(f"envport-{p1}")["port"] == p1  # and start waited for it to accept
+    tsm("start", "--name", "cmdport", "--", f"PORT={p2}", PY, "-c", SERVER)
+    meta = tsm.meta(f"cmdport-{p2}")
+    assert meta["port"] == p2 and meta["command"][0] == f"PORT={p2}"
+    assert psutil.Process(meta["pid"]).environ()["PORT"] == str(p2)
+    ports = (tsm.dir / "tsm" / "ports").read_text().splitlines()
+    assert ports == [f"envport-{p1}:{p1}", f"cmdport-{p2}:{p2}"]
