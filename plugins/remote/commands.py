@@ -98,6 +98,8 @@ def _report_notes(ctx, pool, hosts) -> None:
 def _hint(result: RunResult) -> str | None:
     if result.error and result.error.startswith("command not found"):
         return "check the command name and the PATH on the host"
+    if result.error and "connection lost" in result.error:
+        return "the command may still be running on the host"
     return None
 
 

@@ -382,3 +382,19 @@ def test_get_from_several_hosts_names_files_by_host(tetra, world, tmp_path):
     assert "-- 2 hosts: 2 ok, 0 failed" in r.stdout
     r = tetra("-c", f"get @pair {tmp_path}/src.txt {tmp_path}/flat.txt")
     assert r.returncode == 2 and "LOCAL must contain {host}" in r.stderr
+
+
+def test_remote_command_gets_no_stdin(tetra, world):
+    r = tetra("-c", "@one cat; @one sh -c 'read line || echo eof'", input="typed\n", timeout=30)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "eof\n"
+
+
+def test_put_to_one_path_from_several_entries_of_one_machine(tetra, world, tmp_path):
+    world.write({"same": [host_table(f"e{i}", world.sshd) for i in range(4)]})
+    src = tmp_path / "payload"
+    src.write_bytes(os.urandom(3 * 1024 * 1024))
+    r = tetra("-c", f"put @same {src} {tmp_path}/landed")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "landed").read_bytes() == src.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "landed", "payload", "tetra-state"]

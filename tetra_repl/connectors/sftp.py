@@ -16,7 +16,7 @@ import stat
 import threading
 
 from .base import ConnectionLost, TransferError
-from .streams import CHUNK
+from .streams import temp_name
 
 REQUEST = 64 * 1024  # two SSH packets a request: fewer acks to parse than paramiko's 32 KiB
 MAX_IN_FLIGHT = 64  # 4 MiB in flight: beyond the server's window, so the pipe never drains
@@ -61,7 +61,7 @@ def upload(connector, local_path: str, remote_path: str, progress=None) -> str:
     parent = posixpath.dirname(dest) or "."
     if not _is_dir(sftp, parent):
         raise TransferError(f"put: {host}: no such directory: {parent}")
-    tmp = posixpath.join(parent, f".{posixpath.basename(dest)}.tetra-{os.getpid()}.part")
+    tmp = temp_name(dest, posixpath.join, posixpath.split)
     total = os.path.getsize(local)
     digest = hashlib.sha256()
     try:
@@ -183,7 +183,7 @@ def download(connector, remote_path: str, local_path: str, progress=None) -> str
     hasher = threading.Thread(target=lambda: theirs.__setitem__(0, remote_sha256(connector, source)),
                               daemon=True)
     hasher.start()
-    tmp = os.path.join(parent, f".{os.path.basename(local)}.tetra-{os.getpid()}.part")
+    tmp = temp_name(os.path.join(parent, os.path.basename(local)))
     digest = hashlib.sha256()
     done = 0
     try:

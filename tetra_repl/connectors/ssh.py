@@ -138,6 +138,7 @@ class SSHConnector(Connector):
         try:
             chan = transport.open_session(timeout=float(self.resolved.setting("connect_timeout", 10)))
             chan.exec_command(f"echo tetra-pid:$$; {script}")
+            chan.shutdown_write()  # no stdin: a command that reads it sees EOF, not a hang
         except Exception as exc:
             if not transport.is_active():
                 return self._result_lost(started, "the command start")

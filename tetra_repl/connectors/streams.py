@@ -64,10 +64,11 @@ def sha256_file(path: str, progress: Callable[[int], None] | None = None) -> str
     return digest.hexdigest()
 
 
-def temp_name(path: str) -> str:
-    """A sibling of ``path`` to write into before the atomic rename."""
-    head, tail = os.path.split(path)
-    return os.path.join(head, f".{tail}.tetra-{os.getpid()}.part")
+def temp_name(path: str, join=os.path.join, split=os.path.split) -> str:
+    """A sibling of ``path`` to write into before the atomic rename (unique per call,
+    so two host entries on one machine never share it)."""
+    head, tail = split(path)
+    return join(head, f".{tail}.tetra-{os.getpid()}-{os.urandom(4).hex()}.part")
 
 
 def not_found_in(stderr: str, exit_status: int | None) -> bool:
