@@ -287,7 +287,8 @@ def logs(ctx, args):
             ctx.out(line)
         return 0
     try:
-        logs_lib.tail_and_follow(path, args.lines, ctx.out)
+        logs_lib.tail_and_follow(path, args.lines, ctx.out,
+                                 stop=ctx.session.jobs.current_cancelled)  # `… -f &`
     except KeyboardInterrupt:
         return 0
 
@@ -323,7 +324,7 @@ def monit(ctx, args):
         ctx.out(json.dumps(items, indent=2) if _json(ctx, args) else views.render_monit(items))
         return 0
     try:
-        while True:
+        while not ctx.session.jobs.current_cancelled():
             items = views.monit_sample(store, interval)
             ctx.out("\x1b[H\x1b[2J" + views.render_monit(items) + "\n\n(Ctrl-C to leave)")
     except KeyboardInterrupt:
