@@ -33,19 +33,23 @@ class RotatingLog:
     def write_lines(self, data: bytes) -> None:
         """Write ``data`` (whole lines, ending in a newline), rotating between lines."""
         while data:
-            room = self.max_bytes - self.size
+            room = max(0, self.max_bytes - self.size)
             if len(data) <= room:
                 self._write(data)
                 return
             cut = data.rfind(b"\n", 0, room) + 1
-            if cut == 0:
-                if self.size > 0:
+            if cut:  # the lines that fit; the rest cannot
+                self._write(data[:cut])
+                data = data[cut:]
+                self.rotate()
+            elif self.size > 0:
+                self.rotate()
+            else:  # one line longer than max_bytes: keep it whole, alone in its file
+                cut = data.index(b"\n") + 1
+                self._write(data[:cut])
+                data = data[cut:]
+                if data:
                     self.rotate()
-                    continue
-                cut = data.index(b"\n") + 1  # one line longer than max_bytes: keep it whole
-            self._write(data[:cut])
-            data = data[cut:]
-            self.rotate()
 
     def _write(self, data: bytes) -> None:
         view = memoryview(data)

@@ -38,7 +38,8 @@ def check_name(name: str) -> str:
 
 def sanitize(text: str) -> str:
     """A derived name made safe: invalid characters become '-'."""
-    text = re.sub(r"[^A-Za-z0-9._@+-]+", "-", text).strip("-.") or "proc"
+    text = re.sub(r"[^A-Za-z0-9._@+-]+", "-", text)
+    text = re.sub(r"--+", "-", text).strip("-.") or "proc"
     return re.sub(r"\.\.+", ".", text)[:100]
 
 
