@@ -81,6 +81,7 @@ class Supervisor:
                 os.mkfifo(path, 0o600)
             fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
             self.streams[fd] = LineSplitter(RotatingLog(str(procdir / log), size, keep))
+        self.reading = set(self.streams)  # streams that may still deliver output
         self.wake_r, wake_w = os.pipe()
         os.set_blocking(self.wake_r, False)
         os.set_blocking(wake_w, False)
@@ -173,6 +174,7 @@ class Supervisor:
                 os.close(fd)
             os.chdir("/")
         self.own_child = True
+        self.reading = set(self.streams)
         self.child_started = time.monotonic()
         self.term_sent_at = None
         self.save(status="online", pid=self.child_pid,
@@ -191,7 +193,7 @@ class Supervisor:
         """Pump output for up to a second; ``(exited, exit code)``."""
         timeout = 1.0 if self.own_child else 0.5
         try:
-            ready, _, _ = select.select([*self.streams, self.wake_r], [], [], timeout)
+            ready, _, _ = select.select([*self.reading, self.wake_r], [], [], timeout)
         except InterruptedError:  # pragma: no cover - PEP 475 retries
             ready = []
         for fd in ready:
@@ -223,6 +225,8 @@ class Supervisor:
             return
         if data:
             self.streams[fd].feed(data)
+        else:  # every writer closed it (the child shut its stdout): stop polling an EOF
+            self.reading.discard(fd)
 
     def _drain_all(self) -> None:
         for fd, splitter in self.streams.items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import time
 
 import psutil
 
@@ -101,3 +102,14 @@ def test_resolution_by_id_name_prefix_and_ambiguity(tsm):
     assert missing.returncode == 1 and "no process 'nope'" in missing.stderr
     tsm("delete", "all")
     assert tsm.ls() == {} and (tsm.dir / "tsm" / "ports").read_text() == ""
+
+
+def test_a_child_that_closes_its_output_does_not_make_the_supervisor_spin(tsm):
+    tsm("start", "--name", "quiet", "--", "sh", "-c", "echo bye; exec >&- 2>&-; sleep 120")
+    wait_for(lambda: (tsm.processes / "quiet" / "current.out").read_text() == "bye\n")
+    supervisor = psutil.Process(tsm.meta("quiet")["supervisor_pid"])
+    before = sum(supervisor.cpu_times()[:2])
+    time.sleep(1.0)
+    used = sum(supervisor.cpu_times()[:2]) - before
+    assert used < 0.3  # a poll loop on an EOF would burn the whole second
+    assert tsm.ls()["quiet"]["status"] == "online"
