@@ -63,11 +63,33 @@ def host_plans(session, hosts, release: str, params: dict) -> list[HostPlan]:
     return out
 
 
-def host_ops(hp: HostPlan, artifact: str, config: str | None) -> list[tuple[str, P.Op]]:
+def machine(hp: HostPlan) -> tuple:
+    """Host entries with the same address, port, user and route are one machine."""
+    h = hp.host
+    return (h.connector, h.hostname, h.port, h.user, tuple(v.key for v in getattr(h, "via", ())))
+
+
+def leaders(hps: list[HostPlan]) -> dict[str, HostPlan | None]:
+    """Host name -> the entry on the same machine that uploads for it (None: itself)."""
+    first: dict[tuple, HostPlan] = {}
+    out: dict[str, HostPlan | None] = {}
+    for hp in hps:
+        lead = first.setdefault(machine(hp), hp)
+        out[hp.name] = None if lead is hp else lead
+    return out
+
+
+def host_ops(hp: HostPlan, artifact: str, config: str | None,
+             leader: HostPlan | None = None) -> list[tuple[str, P.Op]]:
     """(step, op) for EXECUTE and VALIDATE on one host, in order: what --dry-run prints."""
     lay = hp.layout
-    ops = [("prepare", P.prepare(lay)), ("upload", P.upload(lay, artifact)),
-           ("verify", P.verify(lay)), ("extract", P.extract(lay))]
+    ops = [("prepare", P.prepare(lay))]
+    if leader is None:
+        ops += [("upload", P.upload(lay, artifact)), ("verify", P.verify(lay))]
+    else:
+        src = leader.layout.tarball
+        ops += [("upload", P.copy_from(lay, src)), ("verify", P.verify_copy(lay, src))]
+    ops += [("extract", P.extract(lay))]
     if config:
         ops.append(("extract", P.Op("put", local=config,
                                     remote=f"{lay.release_dir}/{Path(config).name.split('_', 1)[-1]}")))
@@ -228,16 +250,23 @@ class Deploy:
 
     def print_dry_run(self, hps: list[HostPlan]) -> None:
         self.say("dry run: the remote commands, per host (nothing is run):")
+        lead = leaders(hps)
         for hp in hps:
-            for step, op in host_ops(hp, self.evidence("artifact"), self.evidence("config")):
+            for step, op in host_ops(hp, self.evidence("artifact"), self.evidence("config"),
+                                     lead[hp.name]):
                 self.say(f"  [{hp.name}] {step:<8} {op.text()}")
 
     def execute(self, hps: list[HostPlan]) -> None:
         names = [hp.name for hp in hps]
+        move = [("stage_changed", None, states.EXECUTE)] if self.stage() == states.ASSEMBLE else []
         lifecycle.take_leases(self.txn, self.leases, names, label=self.txn.state()["target"],
-                              wait=self.wait)
-        if self.stage() == states.ASSEMBLE:
-            self.txn.record("stage_changed", to_stage=states.EXECUTE)
+                              wait=self.wait, then=move)
+        lead = leaders(hps)
+        # Leaders first: a follower waits for its leader's upload, so leaders
+        # must hold the first fan-out slots.
+        hps = sorted(hps, key=lambda hp: lead[hp.name] is not None)
+        self.uploaded = {hp.name: threading.Event() for hp in hps if lead[hp.name] is None}
+        self.lead = lead
         self.fan(hps, self.execute_host)
 
     def fan(self, hps, fn) -> None:
@@ -273,6 +302,8 @@ class Deploy:
         for name in ("prepare", "upload", "verify", "extract", "switch", "restart"):
             if name == "restart" and not hp.restart:
                 continue
+            if name == "extract" and hp.name in getattr(self, "uploaded", {}):
+                self.uploaded[hp.name].set()  # verify is recorded: followers may copy it
             with lifecycle.step(txn, f"{name}:{hp.name}") as s:
                 if s.done:
                     continue
@@ -282,10 +313,27 @@ class Deploy:
                     out = self.run_op(hp, name, P.prepare(lay)).stdout.strip()
                     s.result = {"previous": Path(out).name if out else None}
                 elif name == "upload":
-                    self.say(f"[{hp.name}] upload → {lay.tarball}")
-                    s.result = {"sha256": self.run_op(hp, name, P.upload(lay, artifact))}
+                    leader = self.lead.get(hp.name)
+                    if leader is not None and self._leader_ready(leader):
+                        src = leader.layout.tarball
+                        self.say(f"[{hp.name}] same machine as {leader.name}: {lay.tarball} "
+                                 f"from {src}")
+                        self.run_op(hp, name, P.copy_from(lay, src))
+                        s.result = {"from": leader.name}
+                    else:
+                        self.checkpoint()
+                        self.say(f"[{hp.name}] upload → {lay.tarball}")
+                        s.result = {"sha256": self.run_op(hp, name, P.upload(lay, artifact))}
                 elif name == "verify":
-                    got = self.run_op(hp, name, P.verify(lay)).stdout.split()[:1]
+                    source = (self.txn.state()["steps"].get(f"upload:{hp.name}") or {}).get("from")
+                    if source is not None:
+                        src = next(x for x in self.lead.values() if x and x.name == source).layout.tarball
+                        got = self.run_op(hp, name, P.verify_copy(lay, src)).stdout.split()[:1]
+                        if got == ["same"]:  # the very inode verified on the leader
+                            s.result = {"sha256": self.sha(), "same_file_as": source}
+                            continue
+                    else:
+                        got = self.run_op(hp, name, P.verify(lay)).stdout.split()[:1]
                     if got != [self.sha()]:
                         raise HostFailure(hp.name, name, f"sha256 on the host {got[0] if got else '?'} "
                                           f"≠ artifact {self.sha()}")
@@ -302,6 +350,19 @@ class Deploy:
                     self.say(f"[{hp.name}] current → releases/{lay.release}")
                 elif name == "restart":
                     self.run_op(hp, name, P.restart(lay, hp.restart))
+
+    def _leader_ready(self, leader: HostPlan) -> bool:
+        """Wait for the leader's verified upload; False if it did not make it."""
+        done = lambda: f"verify:{leader.name}" in self.txn.state()["steps"]  # noqa: E731
+        event = self.uploaded.get(leader.name)
+        while not done():
+            if self.abort.is_set() or self.cancel.is_set():
+                return False
+            if event is not None:
+                event.wait(0.2)
+            else:
+                time.sleep(0.2)
+        return True
 
     def validate(self, hps: list[HostPlan]) -> None:
         if self.stage() == states.EXECUTE:

@@ -68,6 +68,21 @@ def upload(lay: Layout, local: str) -> Op:
     return Op("put", local=local, remote=lay.tarball)
 
 
+def copy_from(lay: Layout, source: str) -> Op:
+    """Take the artifact from another host entry on the same machine: a hard
+    link (instant) or, across filesystems, a copy — instead of a second upload."""
+    return Op("run", ["sh", "-c", f"mkdir -p -- {q(lay.releases)} && "
+                                  f"{{ ln -f -- {q(source)} {q(lay.tarball)} 2>/dev/null || "
+                                  f"cp -f -- {q(source)} {q(lay.tarball)}; }}"])
+
+
+def verify_copy(lay: Layout, source: str) -> Op:
+    """``same`` when the tarball is the very file already verified (one inode),
+    else its sha256 like :func:`verify`."""
+    return Op("run", ["sh", "-c", f"if [ {q(lay.tarball)} -ef {q(source)} ]; then echo same; "
+                                  f"else sha256sum -- {q(lay.tarball)}; fi"])
+
+
 def verify(lay: Layout) -> Op:
     return Op("run", ["sha256sum", "--", lay.tarball])
 

@@ -73,6 +73,16 @@ def release_leases(txn: Transaction, leases: Leases) -> None:
         txn.record_many(items)
 
 
+def record_plan(txn: Transaction, res, *, expect: int | None = None) -> None:
+    """ASSEMBLE in one write: the stage move(s), one ``tes_resolved`` per
+    resolver level and the ``tes_plan`` (a plan is recorded whole or not at all)."""
+    state = txn.state()
+    items = [("stage_changed", None, s) for s in states.path_to(state["stage"], states.ASSEMBLE)]
+    items += [("tes_resolved", {"level": i, **level}, None) for i, level in enumerate(res.levels)]
+    items.append(("tes_plan", {"plan": res.plan, "hosts": [h.name for h in res.hosts]}, None))
+    txn.record_many(items, expect=expect)
+
+
 # -- ending --------------------------------------------------------------------
 
 def commit(txn: Transaction, leases: Leases, *, expect: int | None = None,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import getpass
 import hashlib
+import json
 import os
 import re
 import socket
@@ -369,9 +370,8 @@ def _stage_after(kind: str, stage: str, to_stage: str | None) -> str:
 
 
 def _copy(state: dict) -> dict:
-    import copy
-
-    return copy.deepcopy(state)
+    """A deep copy of plain JSON data (the C codec: several times deepcopy's speed)."""
+    return json.loads(json.dumps(state))
 
 
 def _copy_hashing(src: Path, dest: Path) -> tuple[str, int]:

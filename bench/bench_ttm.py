@@ -1,0 +1,142 @@
+"""TTM and deploy speed (issue 3 targets).
+
+- transactions/s through the whole lifecycle (create → commit), fsync on, on
+  @local with a no-op execute (in process: the TTM's cost, not CLI start-up);
+  baseline: the same number of bare write_json calls (the floor of one
+  durable write per event).
+- ``txn rebuild`` of a 100,000-event log.
+- deploy of a 50 MB artifact to 10 SSH host entries (all on one loopback
+  sshd) against one ``scp`` of the same file, as a ratio.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TETRA = str(Path(sys.executable).with_name("tetra"))
+
+
+def lifecycle_rate(report, n: int = 200) -> None:
+    from tetra_repl import storage
+    from tetra_repl.env import Environment
+    from tetra_repl.session import Session
+    from tetra_repl.ttm import lifecycle, states, targets
+    from tetra_repl.ttm.leases import Leases
+    from tetra_repl.ttm.store import Store
+
+    with tempfile.TemporaryDirectory() as d:
+        session = Session(Environment(state_dir=Path(d)))
+        store, leases = Store(d), Leases(d)
+        started = time.perf_counter()
+        events = writes = 0
+        for i in range(n):  # the same library calls `txn new … txn commit` makes
+            txn = store.create("ttm", f"bench {i}", target="@local")
+            res = targets.resolve(session, "@local")
+            lifecycle.record_plan(txn, res)
+            lifecycle.take_leases(txn, leases, [h.name for h in res.hosts], label="@local",
+                                  then=[("stage_changed", None, states.EXECUTE)])
+            with lifecycle.step(txn, "execute:1") as s:
+                s.result = {"ok": True}  # the no-op execute
+            txn.record("stage_changed", to_stage=states.VALIDATE)
+            txn.record("validate_passed", {})
+            lifecycle.commit(txn, leases)
+            writes += txn.state()["version"]
+            events += txn.state()["seq"]
+        elapsed = time.perf_counter() - started
+        report("txn lifecycle create→commit (fsync on)", n / elapsed, "txn/s", ">= 50")
+        report("  events / durable writes per transaction", events / n, f"events in {writes / n:.0f} writes")
+        started = time.perf_counter()
+        for i in range(writes):
+            storage.write_json(Path(d) / "floor.json", {"i": i})
+        floor = time.perf_counter() - started
+        report("  baseline: bare write_json calls, same count (disk floor)", n / floor, "txn/s")
+        session.close()
+
+
+def rebuild_time(report, count: int = 100_000) -> None:
+    from tetra_repl.ttm import lifecycle, log
+    from tetra_repl.ttm.store import Store
+
+    with tempfile.TemporaryDirectory() as d:
+        txn = Store(d).create("ttm", "long log", target="@local")
+        first = txn.events()[0]
+        lines = [log.encode(first)]
+        ts = first["ts"]
+        for seq in range(2, count + 1):  # a long EXECUTE: many recorded exec events
+            kind = "exec_started" if seq % 2 else "exec_finished"
+            lines.append(log.encode({"seq": seq, "ts": ts, "type": kind, "stage": "NEW",
+                                     "actor": first["actor"],
+                                     "data": {"host": "local", "step": f"s{seq}", "ok": True}}))
+        txn.events_file.write_text("\n".join(lines) + "\n")
+        started = time.perf_counter()
+        state = lifecycle.rebuild(txn)
+        elapsed = time.perf_counter() - started
+        assert state["version"] == count
+        report(f"txn rebuild of {count:,} events", elapsed, "s", "< 1")
+
+
+def deploy_ratio(report, hosts: int = 10, size_mb: int = 50, keep: str | None = None) -> None:
+    sys.path.insert(0, str(ROOT / "tests"))
+    from sshd import SSHD, ClientKeys, SSHServer, _keygen
+
+    if not os.path.exists(SSHD):
+        report("deploy 50 MB to 10 SSH hosts (skipped: no sshd)", 0, "")
+        return
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(keep or d)
+        d.mkdir(exist_ok=True)
+        _keygen(d / "id")
+        keys = ClientKeys(d / "id", d / "id.pub")
+        server = SSHServer(d / "sshd", keys).start()
+        try:
+            known = server.write_known_hosts(d / "known_hosts")
+            payload = d / "payload.bin"
+            payload.write_bytes(os.urandom(size_mb * 1024 * 1024))
+            art = d / "big.tar.gz"
+            subprocess.run(["tar", "-czf", str(art), "-C", str(d), "payload.bin"], check=True)
+            state = d / "state"
+            state.mkdir()
+            entries = ",\n".join(f'  {{ name = "h{i}", host = "127.0.0.1", deploy_path = "{d}/hosts/h{i}" }}'
+                                 for i in range(hosts))
+            (state / "topology.toml").write_text(
+                f'[defaults]\nuser = "{server.user}"\nport = {server.port}\n'
+                f'identity_file = "{keys.private}"\nknown_hosts = "{known}"\n'
+                f'identities_only = true\nagent = false\nparallel = {hosts}\n\n'
+                f'[targets.fleet]\nhosts = [\n{entries}\n]\n')
+            env = {**os.environ, "TETRA_DIR": str(state), "NO_COLOR": "1"}
+            started = time.perf_counter()
+            subprocess.run(["scp", "-q", "-i", str(keys.private), "-P", str(server.port),
+                            "-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes",
+                            "-o", "IdentitiesOnly=yes", str(art),
+                            f"{server.user}@127.0.0.1:{d}/scp-copy.tar.gz"], check=True)
+            scp = time.perf_counter() - started
+            started = time.perf_counter()
+            r = subprocess.run([TETRA, "deploy", "@fleet", str(art)], env=env,
+                               capture_output=True, text=True)
+            deploy = time.perf_counter() - started
+            if r.returncode != 0:
+                raise RuntimeError(f"deploy failed: {r.stderr.strip()}")
+            report(f"scp of {art.stat().st_size / 1e6:.0f} MB once", scp, "s")
+            report(f"deploy of it to {hosts} SSH host entries", deploy, "s")
+            report("  ratio deploy / scp", deploy / scp, "x", "<= 3")
+        finally:
+            server.stop()
+
+
+def run(report) -> None:
+    lifecycle_rate(report)
+    rebuild_time(report)
+    deploy_ratio(report)
+
+
+if __name__ == "__main__":
+    from run import report as _report  # noqa: E402  (bench/run.py)
+
+    run(_report)
