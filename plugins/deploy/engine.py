@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -116,6 +117,7 @@ class Deploy:
         self.abort = threading.Event()  # one host failed: the others stop between steps
         self.failures: list[HostFailure] = []
         self.params = txn.state()["params"]
+        self._tl = threading.local()  # per host thread: events held for step_done
 
     # -- helpers ------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -134,26 +136,39 @@ class Deploy:
         return next(ev["sha256"] for ev in self.txn.state()["evidence"] if ev["kind"] == "artifact")
 
     def run_op(self, hp: HostPlan, step: str, op: P.Op, *, timeout: float | None = 600):
-        """Run one op on one host, recorded as exec_started/exec_finished."""
-        self.txn.record("exec_started", {"host": hp.name, "step": step, "command": op.text()})
+        """Run one op on one host, recorded as exec_started/exec_finished.
+
+        Inside a step (``self._tl.batch`` set) a successful op's two events are
+        written with the step's ``step_done`` (one write, not three); a failed
+        op's are written at once, with any held back before it.
+        """
+        started = ("exec_started", {"host": hp.name, "step": step, "command": op.text()}, None)
+        batch = getattr(self._tl, "batch", None)
+        if batch is None:
+            self.txn.record_many([started])
         try:
             conn = targets.connector(self.session, hp.host)
             if op.kind == "put":
-                digest = conn.put(op.local, op.remote, progress=self._progress(hp, Path(op.local)))
-                self.txn.record("exec_finished", {"host": hp.name, "step": step, "ok": True,
-                                                  "sha256": digest})
-                return digest
-            result = conn.run(op.argv, timeout=timeout, cancel=self.cancel)
+                value = conn.put(op.local, op.remote, progress=self._progress(hp, Path(op.local)))
+                finished = {"ok": True, "sha256": value}
+            else:
+                value = conn.run(op.argv, timeout=timeout, cancel=self.cancel)
+                finished = {"ok": value.ok, "exit": value.exit_status, "error": value.error}
         except TetraError as exc:  # connection-level: refused, host key, lost, transfer
-            self.txn.record("exec_finished", {"host": hp.name, "step": step, "ok": False,
-                                              "error": exc.message})
-            raise HostFailure(hp.name, step, exc.message) from None
-        self.txn.record("exec_finished", {"host": hp.name, "step": step, "ok": result.ok,
-                                          "exit": result.exit_status, "error": result.error})
-        if not result.ok:
-            detail = result.error or (result.stderr.strip().splitlines() or [f"exit {result.exit_status}"])[-1]
-            raise HostFailure(hp.name, step, detail)
-        return result
+            value, finished = None, {"ok": False, "error": exc.message}
+        done = ("exec_finished", {"host": hp.name, "step": step, **finished}, None)
+        if finished["ok"] and batch is not None:
+            batch += [started, done]
+            return value
+        held = list(batch or []) + ([started] if batch is not None else [])
+        if batch:
+            batch.clear()
+        self.txn.record_many(held + [done])
+        if finished["ok"]:
+            return value
+        detail = finished["error"] or (value.stderr.strip().splitlines()
+                                       or [f"exit {value.exit_status}"])[-1]
+        raise HostFailure(hp.name, step, detail)
 
     def _progress(self, hp: HostPlan, path: Path):
         started, marks = time.monotonic(), set()
@@ -304,7 +319,7 @@ class Deploy:
                 continue
             if name == "extract" and hp.name in getattr(self, "uploaded", {}):
                 self.uploaded[hp.name].set()  # verify is recorded: followers may copy it
-            with lifecycle.step(txn, f"{name}:{hp.name}") as s:
+            with lifecycle.step(txn, f"{name}:{hp.name}") as s, self.batching(s):
                 if s.done:
                     continue
                 self.checkpoint()
@@ -351,6 +366,15 @@ class Deploy:
                 elif name == "restart":
                     self.run_op(hp, name, P.restart(lay, hp.restart))
 
+    @contextmanager
+    def batching(self, s):
+        """Hold this thread's op events for the step's ``step_done`` write."""
+        self._tl.batch = s.before_done
+        try:
+            yield
+        finally:
+            self._tl.batch = None
+
     def _leader_ready(self, leader: HostPlan) -> bool:
         """Wait for the leader's verified upload; False if it did not make it."""
         done = lambda: f"verify:{leader.name}" in self.txn.state()["steps"]  # noqa: E731
@@ -371,7 +395,7 @@ class Deploy:
         self.txn.record("validate_passed", {"hosts": [hp.name for hp in hps]})
 
     def validate_host(self, hp: HostPlan) -> None:
-        with lifecycle.step(self.txn, f"validate:{hp.name}") as s:
+        with lifecycle.step(self.txn, f"validate:{hp.name}") as s, self.batching(s):
             if s.done:
                 return
             crash.point("deploy.validate")
@@ -400,21 +424,25 @@ class Deploy:
                                                   else "skipped (no health/check configured)"))
 
     def prune(self, hps: list[HostPlan]) -> None:
-        for hp in hps:
-            keep = int(self.params.get("keep") or hp.settings.get("keep") or 5)
-            with lifecycle.step(self.txn, f"prune:{hp.name}") as s:
-                if s.done:
-                    continue
-                try:
-                    out = self.run_op(hp, "prune", P.list_releases(hp.layout)).stdout
-                    releases, current = P.parse_listing(out)
-                    previous = (self.txn.state()["steps"].get(f"prepare:{hp.name}") or {}).get("previous")
-                    gone = P.to_prune(releases, keep, {current, previous, hp.layout.release})
-                    if gone:
-                        self.run_op(hp, "prune", P.remove(hp.layout, gone))
-                    s.result = {"removed": gone}
-                except HostFailure as exc:  # pruning is housekeeping: never fails a deploy
-                    s.result = {"error": exc.detail}
+        """Keep the newest ``--keep`` releases per host (all hosts at once)."""
+        self.abort.clear()
+        targets.fan_out(hps, self.prune_host, parallel=len(hps) or 1, cancel=self.cancel)
+
+    def prune_host(self, hp: HostPlan) -> None:
+        keep = int(self.params.get("keep") or hp.settings.get("keep") or 5)
+        with lifecycle.step(self.txn, f"prune:{hp.name}") as s, self.batching(s):
+            if s.done:
+                return
+            try:
+                out = self.run_op(hp, "prune", P.list_releases(hp.layout)).stdout
+                releases, current = P.parse_listing(out)
+                previous = (self.txn.state()["steps"].get(f"prepare:{hp.name}") or {}).get("previous")
+                gone = P.to_prune(releases, keep, {current, previous, hp.layout.release})
+                if gone:
+                    self.run_op(hp, "prune", P.remove(hp.layout, gone))
+                s.result = {"removed": gone}
+            except HostFailure as exc:  # pruning is housekeeping: never fails a deploy
+                s.result = {"error": exc.detail}
 
     # -- failure and compensation ---------------------------------------------
     def fail(self, hps: list[HostPlan], exc: TetraError) -> int:

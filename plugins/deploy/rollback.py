@@ -40,7 +40,7 @@ class Rollback(Deploy):
 
     def execute_host(self, hp: HostPlan) -> None:
         lay = hp.layout
-        with lifecycle.step(self.txn, f"prepare:{hp.name}") as s:
+        with lifecycle.step(self.txn, f"prepare:{hp.name}") as s, self.batching(s):
             if not s.done:
                 self.checkpoint()
                 out = self.run_op(hp, "prepare", P.list_releases(lay)).stdout
@@ -57,14 +57,14 @@ class Rollback(Deploy):
                                       f"(have: {', '.join(names) or 'none'})")
                 s.result = {"previous": current, "to": to}
         to = self.target_release(hp)
-        with lifecycle.step(self.txn, f"switch:{hp.name}") as s:
+        with lifecycle.step(self.txn, f"switch:{hp.name}") as s, self.batching(s):
             if not s.done:
                 self.checkpoint()
                 self.run_op(hp, "switch", P.link(lay, to))
                 self.run_op(hp, "switch", P.rename(lay))
                 self.say(f"[{hp.name}] current → releases/{to}")
         if hp.restart:
-            with lifecycle.step(self.txn, f"restart:{hp.name}") as s:
+            with lifecycle.step(self.txn, f"restart:{hp.name}") as s, self.batching(s):
                 if not s.done:
                     self.run_op(hp, "restart", P.restart(lay, hp.restart))
 
