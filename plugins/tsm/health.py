@@ -140,7 +140,8 @@ def _repair_one(store: Store, f: dict, publish) -> str:
         return "removed"
     if kind in ("dead_marked_online", "stuck"):
         status = "errored" if (store.read(name) or {}).get("status") == "launching" else "crashed"
-        meta = store.update_unsupervised(name, status=status, pid=None, stopped_at=time.time())
+        meta = store.update_unsupervised(name, status=status, pid=None, stopped_at=time.time(),
+                                         next_restart_delay=None)
         if meta is None:
             return "a supervisor took over meanwhile"
         publish("tsm.crashed", {"name": name, "id": meta["tsm_id"], "by": "patrol"})

@@ -319,7 +319,8 @@ class Supervisor:
         self._remove_pid_file()
         for splitter in self.streams.values():
             splitter.flush()
-        self.save(status=status, pid=None, stopped_at=time.time(), **fields)
+        self.save(status=status, pid=None, stopped_at=time.time(), next_restart_delay=None,
+                  **fields)
 
 
 def main(argv: list[str]) -> int:

@@ -71,3 +71,19 @@ def test_doctor_reports_port_conflicts_and_unwritable_dirs(tsm, port):
             assert any(f["kind"] == "unwritable_dir" for f in findings)
         finally:
             tsm.processes.chmod(0o755)
+
+
+def test_a_supervisor_killed_while_waiting_to_restart_is_repaired_once(tsm):
+    tsm("start", "--name", "flappy", "--restart", "always", "--max-restarts", "50", "--",
+        PY, "-c", "import time; time.sleep(0.3); raise SystemExit(1)", check=False)
+    wait_for(lambda: tsm.meta("flappy")["status"] == "crashed"
+             and tsm.meta("flappy").get("next_restart_delay", 0) >= 0.4, timeout=30)
+    os.kill(tsm.meta("flappy")["supervisor_pid"], signal.SIGKILL)
+    wait_for(lambda: _dead(tsm.meta("flappy")["supervisor_pid"]))
+    meta = tsm.meta("flappy")
+    if meta["status"] != "crashed" or meta["pid"]:  # killed just as it respawned: not this case
+        return
+    assert any(f["kind"] == "stuck" for f in json.loads(tsm("doctor", "--json", check=False).stdout))
+    tsm("patrol")
+    assert tsm.meta("flappy")["status"] == "crashed"
+    assert tsm("doctor").stdout.strip() == "no problems found"
