@@ -90,6 +90,8 @@ def _host_text(n: int, e: dict) -> str:
                 text += f"  {check['server']}"
             if check.get("host_key"):
                 text += f"  {check['host_key']}"
+            if check.get("note"):
+                text += f"  ({check['note']})"
         else:
             text += f"  FAILED: {check.get('error')}"
     return text

@@ -14,7 +14,8 @@ import threading
 
 from .base import HostKeyError
 
-_write_lock = threading.Lock()
+_write_lock = threading.Lock()  # one writer of known_hosts at a time in this process
+_cache_lock = threading.Lock()
 
 
 def fingerprint(key) -> str:
@@ -25,30 +26,54 @@ def fingerprint(key) -> str:
 
 def known_entries(files, name: str) -> list[tuple[str, int, object]]:
     """Every ``(file, line number, key)`` filed under ``name`` (hashed names too)."""
-    from paramiko.hostkeys import HostKeyEntry, HostKeys, InvalidHostKey
+    from paramiko.hostkeys import HostKeys
 
     found = []
     for path in files:
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                lines = f.readlines()
-        except OSError:
-            continue
-        for lineno, line in enumerate(lines, 1):
-            line = line.strip()
-            if not line or line.startswith("#") or line.startswith("@"):
-                continue
-            try:
-                entry = HostKeyEntry.from_line(line, lineno)
-            except (InvalidHostKey, ValueError, Exception):
-                continue
-            if entry is None:
-                continue
-            for h in entry.hostnames:
+        for lineno, hostnames, key in _parsed(path):
+            for h in hostnames:
                 if h == name or (h.startswith("|1|") and HostKeys.hash_host(name, h) == h):
-                    found.append((path, lineno, entry.key))
+                    found.append((path, lineno, key))
                     break
     return found
+
+
+_parsed_cache: dict[str, tuple[tuple, list]] = {}
+
+
+def _parsed(path: str) -> list:
+    """The entries of one known_hosts file, parsed once per version of the file."""
+    from paramiko.hostkeys import HostKeyEntry
+
+    try:
+        st = os.stat(path)
+    except OSError:
+        return []
+    stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+    with _cache_lock:
+        cached = _parsed_cache.get(path)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+    entries = []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.readlines()
+    except OSError:
+        return []
+    for lineno, line in enumerate(lines, 1):
+        line = line.strip()
+        # markers (@cert-authority, @revoked) are not host keys; skip rather than misread
+        if not line or line.startswith("#") or line.startswith("@"):
+            continue
+        try:
+            entry = HostKeyEntry.from_line(line, lineno)
+        except Exception:
+            continue
+        if entry is not None:
+            entries.append((lineno, tuple(entry.hostnames), entry.key))
+    with _cache_lock:
+        _parsed_cache[path] = (stamp, entries)
+    return entries
 
 
 def preferred_key_types(entries, offered: tuple[str, ...]) -> list[str]:
