@@ -223,8 +223,8 @@ def restart(ctx, args):
     stopped = control.stop_many(store, metas, timeout=args.timeout)
     failures = []
     done = []
-    for meta in stopped:
-        result = launch.relaunch(store, meta, args.start_timeout, count_restart=True)
+    results = launch.relaunch_many(store, stopped, args.start_timeout, count_restart=True)
+    for meta, result in zip(stopped, results):
         if result.ok:
             _publish(ctx, "tsm.started", result.meta, restart=True)
             done.append(result.meta)
@@ -246,12 +246,15 @@ def delete(ctx, args):
 
     store = _store(ctx)
     metas = store.resolve(args.process)
-    for meta in control.stop_many(store, metas, timeout=args.timeout):
-        if control.supervisor_alive(store.proc_dir(meta["name"])):
-            raise CommandError(f"{meta['name']}: its supervisor would not stop; not deleted")
-        store.remove(meta["name"])
+    stopped = control.stop_many(store, metas, timeout=args.timeout)
+    stuck = [m["name"] for m in stopped if control.supervisor_alive(store.proc_dir(m["name"]))]
+    gone = [m for m in stopped if m["name"] not in stuck]
+    store.remove([m["name"] for m in gone])
+    for meta in gone:
         _publish(ctx, "tsm.deleted", meta)
         ctx.out(f"deleted {meta['name']} (id {meta['tsm_id']})")
+    if stuck:
+        raise CommandError(f"not deleted, their supervisors would not stop: {', '.join(stuck)}")
 
 
 @plugin.command("tsm ls", help="List processes: id, name, pid, port, status, cpu, mem, uptime, restarts",

@@ -189,6 +189,11 @@ def start_new(store: Store, request: StartRequest) -> control.StartResult:
 def launch(store: Store, meta: dict, timeout: float, adopt: bool = False) -> control.StartResult:
     """Spawn the supervisor of an allocated process and wait for it to come up."""
     control.spawn_supervisor(store.proc_dir(meta["name"]), adopt=adopt)
+    return settle(store, meta, timeout)
+
+
+def settle(store: Store, meta: dict, timeout: float) -> control.StartResult:
+    """Wait for a spawned process to come up; a failed start is stopped and marked errored."""
     result = control.wait_started(store, meta["name"], meta.get("port"), timeout)
     if not result.ok and result.meta.get("status") not in ("errored", "stopped", "crashed"):
         # a start that failed must not leave a crash loop behind
@@ -201,16 +206,32 @@ def launch(store: Store, meta: dict, timeout: float, adopt: bool = False) -> con
 
 def relaunch(store: Store, meta: dict, timeout: float, count_restart: bool) -> control.StartResult:
     """Start an existing (stopped) process again in its directory, keeping its id."""
-    if meta.get("port"):
-        check_port_free(meta["port"], store)
-    fields = {"status": "launching", "error": None, "exit_code": None}
-    if count_restart:
-        fields["restarts"] = int(meta.get("restarts") or 0) + 1
-    fresh = store.update_unsupervised(meta["name"], **fields)
-    if fresh is None:
-        raise CommandError(f"{meta['name']}: its supervisor is still running",
-                           hint=f"'tsm stop {meta['name']}' first")
-    return launch(store, fresh, timeout)
+    return relaunch_many(store, [meta], timeout, count_restart)[0]
+
+
+def relaunch_many(store: Store, metas: list[dict], timeout: float,
+                  count_restart: bool) -> list[control.StartResult]:
+    """Start stopped processes again: every supervisor is spawned first, then all are awaited."""
+    spawned: list[dict | control.StartResult] = []
+    for meta in metas:
+        try:
+            if meta.get("port"):
+                check_port_free(meta["port"], store)
+        except CommandError as exc:
+            reason = exc.message.removeprefix("tsm start: ")
+            spawned.append(control.StartResult(False, meta, reason))
+            continue
+        fields = {"status": "launching", "error": None, "exit_code": None}
+        if count_restart:
+            fields["restarts"] = int(meta.get("restarts") or 0) + 1
+        fresh = store.update_unsupervised(meta["name"], **fields)
+        if fresh is None:
+            spawned.append(control.StartResult(False, meta, "its supervisor is still running"))
+            continue
+        control.spawn_supervisor(store.proc_dir(fresh["name"]))
+        spawned.append(fresh)
+    return [s if isinstance(s, control.StartResult) else settle(store, s, timeout)
+            for s in spawned]
 
 
 def load_service(store: Store, name: str) -> StartRequest | None:

@@ -161,12 +161,13 @@ class Store:
         finally:
             lock.release()
 
-    def remove(self, name: str) -> None:
-        """Delete a process directory (its supervisor must be gone) and its port line."""
+    def remove(self, names: list[str]) -> None:
+        """Delete process directories (their supervisors must be gone) and their port lines."""
         import shutil
 
         with self.lock():
-            shutil.rmtree(self.proc_dir(name), ignore_errors=True)
+            for name in names:
+                shutil.rmtree(self.proc_dir(name), ignore_errors=True)
             self._write_ports(self.all())
 
     def refresh_ports(self) -> None:
