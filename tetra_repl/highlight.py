@@ -154,7 +154,8 @@ class TetraLexer(RegexLexer):
         options.setdefault("ensurenl", False)
         super().__init__(**options)
         # kept by reference: the shell passes the registry's live `groups` dict
-        self.groups = options.get("groups") or frozenset()
+        groups = options.get("groups")
+        self.groups = groups if groups is not None else frozenset()
 
     def get_tokens_unprocessed(self, text, stack=("root",)):
         """As RegexLexer, plus: the plain word after a group command is a subcommand."""
@@ -175,8 +176,8 @@ class TetraStyle(Style):
         Comment: "italic ansibrightblack",
         COMMAND: "bold ansiblue",
         SYMBOL: "bold ansimagenta",
-        ROLE: "ansimagenta",
-        SELECTOR: "ansicyan",
+        ROLE: "nobold ansimagenta",
+        SELECTOR: "nobold ansicyan",
         FLAG: "ansiyellow",
         ASSIGN: "ansicyan",
         VARIABLE: "bold ansicyan",

@@ -7,6 +7,7 @@ changed, so typed text reaches the pty in pieces.
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 import pexpect
@@ -15,6 +16,7 @@ import pytest
 from conftest import TETRA
 
 PROMPT = "▸"
+CPR_REQUEST = re.escape("\x1b[6n")
 SLOW_PLUGIN = textwrap.dedent('''
     import time
     from tetra_repl.plugin import Param, Plugin
@@ -52,12 +54,11 @@ def shell(tetra_env, tetra_dir):
     children: list[pexpect.spawn] = []
 
     def spawn() -> pexpect.spawn:
-        # no cursor-position requests: a pty answers none, and waiting for one costs seconds
-        env = {**tetra_env, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm"}
+        env = {**tetra_env, "TERM": "xterm"}
         child = pexpect.spawn(TETRA, [], env=env, encoding="utf-8", dimensions=(24, 100),
                               timeout=15)
         children.append(child)
-        child.expect(PROMPT)
+        expect(child, PROMPT)
         return child
 
     yield spawn
@@ -66,10 +67,32 @@ def shell(tetra_env, tetra_dir):
             child.terminate(force=True)
 
 
-def run(child: pexpect.spawn, line: str, expect: str) -> None:
+def expect(child: pexpect.spawn, pattern: str) -> None:
+    """``child.expect(pattern)``, answering the cursor-position requests on the way.
+
+    prompt_toolkit shows the bottom toolbar only once the terminal has told it
+    where the cursor is, as a real terminal does.
+    """
+    while child.expect([CPR_REQUEST, pattern]) == 0:
+        child.send("\x1b[1;1R")
+
+
+def tab(child: pexpect.spawn, text: str, completed: str) -> None:
+    """Type ``text``, wait until it shows, press Tab, wait for ``completed`` to show.
+
+    Completion runs as a background task of the prompt: keys that arrive in
+    the same read as the Tab would change the line before it lands.
+    """
+    child.send(text)
+    expect(child, re.escape(text))
+    child.send("\t")
+    expect(child, re.escape(completed))
+
+
+def run(child: pexpect.spawn, line: str, shows: str) -> None:
     child.send(line + "\r")
-    child.expect(expect)
-    child.expect(PROMPT)
+    expect(child, shows)
+    expect(child, PROMPT)
 
 
 def exit_status(child: pexpect.spawn) -> int:
@@ -80,21 +103,21 @@ def exit_status(child: pexpect.spawn) -> int:
 
 def test_tab_completes_a_command(shell):
     child = shell()
-    child.send("ech\t")
+    tab(child, "ech", "o")
     run(child, ' AB"CD"', "ABCD")
 
 
 def test_tab_completes_a_group_subcommand(shell):
     child = shell()
-    child.send("slow sl\t")
+    tab(child, "slow sl", "eep")
     run(child, " 0", "sleep-finished")
 
 
 def test_tab_completes_a_flag(shell):
     child = shell()
-    child.send("wait --ti\t")
+    tab(child, "wait --ti", "meout")
     child.send(" 5\r")
-    child.expect(PROMPT)
+    expect(child, PROMPT)
     # `wait --ti 5` would be an unknown flag (status 2); completed, it succeeds
     run(child, 'echo X"$?"Y', "X0Y")
 
@@ -109,20 +132,20 @@ def test_history_persists_across_sessions(shell, tetra_dir):
     second = shell()
     second.send("\x1b[A")  # Up arrow recalls the last line
     second.send("\r")
-    second.expect("history-one")
-    second.expect(PROMPT)
+    expect(second, "history-one")
+    expect(second, PROMPT)
     run(second, "echo other", "other")
     second.send("\x12hist")  # Ctrl-R: reverse search
     second.send("\r")  # the first Enter ends the search, the line found is in the buffer
     second.send("\r")
-    second.expect("history-one")
+    expect(second, "history-one")
 
 
 def test_ctrl_c_at_the_prompt_clears_the_line_and_keeps_the_shell(shell):
     child = shell()
     child.send('echo never"printed"')
     child.send("\x03")
-    child.expect(PROMPT)
+    expect(child, PROMPT)
     run(child, 'echo still"here"', "stillhere")
     assert "neverprinted" not in child.before
     child.send("exit\r")
@@ -132,10 +155,10 @@ def test_ctrl_c_at_the_prompt_clears_the_line_and_keeps_the_shell(shell):
 def test_ctrl_c_interrupts_a_running_command(shell):
     child = shell()
     child.send("slow sleep 30\r")
-    child.expect("sleep-started")
+    expect(child, "sleep-started")
     child.send("\x03")
-    child.expect("interrupted")
-    child.expect(PROMPT)
+    expect(child, "interrupted")
+    expect(child, PROMPT)
     run(child, 'echo a"live"', "alive")
     child.send("\x04")
     assert exit_status(child) == 0
@@ -156,27 +179,27 @@ def test_exit_with_a_status(shell):
 def test_ctrl_d_with_running_jobs_warns_then_cancels(shell):
     child = shell()
     child.send("slow sleep 30 &\r")
-    child.expect(r"\[1\] started")
-    child.expect(PROMPT)
+    expect(child, r"\[1\] started")
+    expect(child, PROMPT)
     child.send("\x04")
-    child.expect("1 job running; Ctrl-D again to cancel it")
-    child.expect(PROMPT)
+    expect(child, "1 job running; Ctrl-D again to cancel it")
+    expect(child, PROMPT)
     child.send("\x04")
-    child.expect("sleep-cancelled")
+    expect(child, "sleep-cancelled")
     assert exit_status(child) == 0
 
 
 def test_prompt_and_toolbar_show_plugin_providers(shell):
     child = shell()
-    child.send("set where=@staging\r")
-    child.expect("@staging")  # the prompt now names the target
-    child.expect(PROMPT)
-    child.send("set stage=EXECUTE\r")
-    child.expect("stage=EXECUTE")
+    # typed with quotes, so only the prompt and the toolbar show the joined text
+    child.send('set where="@stag"ing\r')
+    expect(child, r"tetra(\x1b\[[0-9;]*m| )*@staging(\x1b\[[0-9;]*m| )*▸")  # the prompt names the target
+    child.send('set stage=EXEC"UTE"\r')
+    expect(child, "stage=EXECUTE")
 
 
 def test_an_open_quote_continues_on_the_next_line(shell):
     child = shell()
     child.send('echo "one\r')
     child.send('two"\r')
-    child.expect("one\r\ntwo")
+    expect(child, "one\r\ntwo")

@@ -24,25 +24,21 @@ CANCEL_GRACE_S = 15.0
 _UI_STYLE = {
     "prompt.name": "bold",
     "prompt.context": "bold ansimagenta",
-    "prompt.status": "ansired",
     "prompt.arrow": "ansiblue",
     "bottom-toolbar.jobs": "bold",
     "bottom-toolbar.hint": "italic",
 }
 
 
-def _style(color: bool) -> Style:
-    rules = dict(_UI_STYLE)
-    if color:
-        from pygments.token import Token
+def _style(color: bool):
+    ui = Style.from_dict(_UI_STYLE)
+    if not color:
+        return ui
+    from prompt_toolkit.styles import merge_styles, style_from_pygments_cls
 
-        from ..highlight import TetraStyle
+    from ..highlight import TetraStyle
 
-        for token, value in TetraStyle.styles.items():
-            if value and token is not Token:
-                name = "pygments." + ".".join(token).lower()
-                rules[name.rstrip(".")] = value.replace("italic ", "italic ")
-    return Style.from_dict(rules)
+    return merge_styles([style_from_pygments_cls(TetraStyle), ui])
 
 
 class Shell:

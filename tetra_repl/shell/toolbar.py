@@ -33,8 +33,6 @@ def prompt_text(session) -> FormattedText:
     parts: list[tuple[str, str]] = [("class:prompt.name", "tetra")]
     for text in _provided(session, session.registry.prompt_providers):
         parts += [("", " "), ("class:prompt.context", text)]
-    if session.last_status:
-        parts += [("", " "), ("class:prompt.status", f"[{session.last_status}]")]
     parts += [("", " "), ("class:prompt.arrow", PROMPT_ARROW), ("", " ")]
     return FormattedText(parts)
 
