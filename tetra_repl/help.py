@@ -88,4 +88,4 @@ def _highlight(session, text: str) -> str:
         from .highlight import highlight_ansi
     except ImportError:
         return text
-    return highlight_ansi(text)
+    return highlight_ansi(text, groups=session.registry.groups)
