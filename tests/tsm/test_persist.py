@@ -39,7 +39,8 @@ def test_save_stop_all_resurrect_brings_back_the_same_set(tsm, tmp_path):
         assert rows[name]["status"] == "online"
         assert after["command"] == before[name]["command"] and after["cwd"] == before[name]["cwd"]
         assert after["port"] == port and after["pid"] != before[name]["pid"]
-    assert tsm.meta(f"web-{expected and list(expected)[0].split('-')[1]}")["cwd"] == str(site)
+    web = next(name for name in expected if name.startswith("web-"))
+    assert tsm.meta(web)["cwd"] == str(site)
 
 
 def test_resurrect_after_delete_recreates_the_processes(tsm, tmp_path):
