@@ -203,8 +203,13 @@ class Transaction:
     state_file = property(lambda self: self.path / "state.json")
 
     def created_key(self) -> str:
-        m = re.search(r"-(\d{8}T\d{6})(?:-(\d+))?$", self.id)
-        return f"{m.group(1)}{int(m.group(2) or 1):05d}" if m else ""
+        """Sortable creation time: the first event's ``ts`` (µs), else the id's stamp."""
+        try:
+            with open(self.events_file, "rb") as f:
+                return json.loads(f.readline())["ts"]
+        except (OSError, ValueError, KeyError):
+            m = re.search(r"-(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)", self.id)
+            return "{}-{}-{}T{}:{}:{}".format(*m.groups()) if m else ""
 
     # -- reading ------------------------------------------------------------
     def events(self) -> list[dict]:
