@@ -39,6 +39,8 @@ def _start(ctx, description: str, slug: str, symbol, params: dict):
                 options=[Option("--config", type="path", metavar="FILE", help="a config file shipped with it"),
                          Option("--health", metavar="URL", help="health URL polled on each host"),
                          Option("--check", metavar="CMD", help="check command run on each host"),
+                         Option("--health-timeout", type="float", metavar="S", default=30.0,
+                                help="how long the health URL is polled (default 30)"),
                          Option("--parallel", type="int", metavar="N", help="hosts at once"),
                          Option("--keep", type="int", metavar="N",
                                 help="releases kept per host (default: topology 'keep', else 5)"),
@@ -63,6 +65,7 @@ def deploy(ctx, args):
     params = {"kind": "deploy", "artifact": str(artifact.resolve()),
               "config": str(Path(args.config).resolve()) if args.config else None,
               "health": args.health, "check": args.check, "parallel": args.parallel,
+              "health_timeout": args.health_timeout,
               "keep": args.keep, "dry_run": bool(args.dry_run)}
     txn = _start(ctx, f"deploy {artifact.name} to {args.target.text}",
                  f"deploy-{args.target.name}", args.target, params)

@@ -400,7 +400,7 @@ class Deploy:
                 return
             crash.point("deploy.validate")
             if hp.health:
-                timeout = float(hp.settings.get("health_timeout") or self.params.get("health_timeout") or 30)
+                timeout = float(self.params.get("health_timeout") or 30)
                 deadline = time.monotonic() + timeout
                 while True:  # polled until it answers or the time is up
                     self.checkpoint()

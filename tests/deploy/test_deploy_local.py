@@ -169,3 +169,30 @@ def test_a_crashed_deploy_ended_with_txn_fail_is_switched_back(tetra, tetra_dir,
     s = txn_state(tetra_dir, row["id"])
     assert s["stage"] == "FAIL" and s["error"] == "operator gave up"
     assert not (tetra_dir / "locks" / "local.lock").exists()
+
+
+def test_the_health_url_is_polled_and_a_dead_one_fails_the_deploy(tetra, tetra_dir, tmp_path):
+    import socket
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "health").write_text("ok")
+    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                               "-d", str(tmp_path / "www")], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        r = tetra("deploy", "@local", str(artifact(tmp_path / "1.tar.gz", "v1")),
+                  "--health", f"http://127.0.0.1:{port}/health")
+        assert r.returncode == 0, r.stderr
+        good = current(dp(tetra_dir))
+        r = tetra("deploy", "@local", str(artifact(tmp_path / "2.tar.gz", "v2")),
+                  "--health", f"http://127.0.0.1:{port}/missing", "--health-timeout", "1")
+    finally:
+        server.kill()
+        server.wait()
+    assert r.returncode == 1
+    assert "host local failed at validate: health http" in r.stderr
+    assert current(dp(tetra_dir)) == good

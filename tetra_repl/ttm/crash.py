@@ -3,9 +3,15 @@
 Crash tests set it in a child's environment to die (``os._exit``, no cleanup,
 like SIGKILL) at a named point: the Nth time (default 1st) that point is
 passed.  Several points may be given, comma-separated.  With the variable
-unset, :func:`point` costs one dict lookup.  Points are listed in the README
-of tests/ttm (``append.before``, ``append.torn``, ``append.after``,
-``state.after``, ``lease.written``, ``deploy.<step>`` ...).
+unset, :func:`point` costs one environment lookup.  Points:
+
+- ``append.before`` / ``append.after`` / ``state.after``: around each write
+  of a transaction (before the event append, between it and state.json, after
+  both); ``append.torn``: half an append written, then death
+- ``lease.written``: a lease file written, its event not yet recorded
+- ``deploy.<step>`` (prepare, upload, verify, extract, switch, restart,
+  validate): before that per-host step; ``deploy.switch.mid``: the new
+  ``current`` symlink made but not yet renamed into place
 """
 
 from __future__ import annotations
