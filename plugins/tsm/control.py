@@ -85,14 +85,17 @@ def supervisor_pid(meta: dict) -> int | None:
     return None
 
 
-def port_open(port: int, host: str = "127.0.0.1") -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.2)
+def port_open(port: int) -> bool:
+    """Whether something accepts connections on ``port`` (127.0.0.1, else ::1)."""
+    for family, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
         try:
-            s.connect((host, port))
-            return True
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.settimeout(0.2)
+                s.connect((host, port))
+                return True
         except OSError:
-            return False
+            continue
+    return False
 
 
 def port_holder(port: int) -> str | None:
