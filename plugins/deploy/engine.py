@@ -199,6 +199,10 @@ class Deploy:
 
     # -- phases -------------------------------------------------------------
     def run(self) -> int:
+        # The whole run is an open step: if this process dies anywhere, even
+        # between two steps, the transaction shows as interrupted.  It is
+        # closed by txn_commit / txn_fail.
+        self.txn.record("step_started", {"step": "run"})
         st = self.txn.state()
         if st["stage"] in (states.NEW, states.SELECT):
             self.select()

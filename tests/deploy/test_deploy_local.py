@@ -196,3 +196,28 @@ def test_the_health_url_is_polled_and_a_dead_one_fails_the_deploy(tetra, tetra_d
     assert r.returncode == 1
     assert "host local failed at validate: health http" in r.stderr
     assert current(dp(tetra_dir)) == good
+
+
+import pytest  # noqa: E402
+
+
+@pytest.mark.parametrize("point", ["deploy.prepare", "deploy.upload", "deploy.verify",
+                                   "deploy.extract", "deploy.switch", "deploy.switch.mid",
+                                   "deploy.validate", "append.after@9", "state.after@14"])
+def test_a_deploy_killed_at_any_step_resumes_to_done_or_fails_back(tetra, tetra_dir, tmp_path, point):
+    assert tetra("deploy", "@local", str(artifact(tmp_path / "1.tar.gz", "v1"))).returncode == 0
+    good = current(dp(tetra_dir))
+    r = tetra("deploy", "@local", str(artifact(tmp_path / "2.tar.gz", "v2")), "--check", "true",
+              env={"TETRA_CRASH_AT": point})
+    assert r.returncode == 137, (point, r.stdout, r.stderr)
+    row = newest(tetra)
+    assert row["display_stage"] == "interrupted"
+    assert tetra("txn", "verify", row["id"]).returncode == 0
+    assert tetra("txn", "rebuild", row["id"]).returncode == 0
+    assert served(dp(tetra_dir)) in ("v1", "v2")  # never a half-switched current
+    r = tetra("txn", "resume", row["id"])
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert txn_state(tetra_dir, row["id"])["stage"] == "DONE"
+    assert served(dp(tetra_dir)) == "v2" and current(dp(tetra_dir)) == row["id"]
+    assert good in releases(dp(tetra_dir))
+    assert not (tetra_dir / "locks" / "local.lock").exists()
