@@ -283,7 +283,7 @@ def logs(ctx, args):
     from . import logs as logs_lib
 
     store = _store(ctx)
-    meta = _one(store, args.process)
+    meta = _one(ctx, store, args.process)
     path = store.proc_dir(meta["name"]) / ("current.err" if args.err else "current.out")
     if not args.follow:
         for line in logs_lib.last_lines(path, args.lines):
@@ -296,9 +296,10 @@ def logs(ctx, args):
         return 0
 
 
-def _one(store: Store, ref: str) -> dict:
+def _one(ctx, store: Store, ref: str) -> dict:
     if ref == "all":
-        raise UsageError("this command takes one process, not 'all'")
+        raise UsageError(f"{ctx.spec.name}: takes one process, not 'all'",
+                         hint=f"usage: {ctx.spec.usage}")
     return store.resolve(ref)[0]
 
 
@@ -308,7 +309,7 @@ def describe(ctx, args):
     from . import views
 
     store = _store(ctx)
-    info = views.describe(store, _one(store, args.process))
+    info = views.describe(store, _one(ctx, store, args.process))
     ctx.out(dumps(info) if _json(ctx, args) else views.render_describe(info))
 
 
