@@ -260,7 +260,9 @@ def delete(ctx, args):
 @plugin.command("tsm ls", help="List processes: id, name, pid, port, status, cpu, mem, uptime, restarts",
                 options=[Option("--all", type="bool", help="more columns: unstable restarts, policy, command"),
                          JSON],
-                description="cpu is the average since the process started; 'tsm monit' samples live.",
+                description="cpu is measured since the previous 'tsm ls' when that was 0.5 s to "
+                            "10 min ago, else it is the average since the process started; "
+                            "'tsm monit' samples live.",
                 examples=["tsm ls", "tsm ls --json", "tsm ls --all"])
 def ls(ctx, args):
     from . import views

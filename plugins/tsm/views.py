@@ -1,8 +1,10 @@
 """What ``ls``, ``describe``, ``monit`` and ``ports`` show: rows of plain data, then text.
 
 ``ls`` reads /proc directly (no psutil) so that it stays fast with hundreds of
-processes; cpu there is the average since the process started.  ``monit``
-samples every process over one shared interval with psutil.
+processes.  Its cpu is measured since the previous ``ls`` when that was
+between 0.5 s and 10 min ago (a small sample file keeps the baseline), else
+it is the average since the process started.  ``monit`` samples every process
+over one shared interval with psutil.
 """
 
 from __future__ import annotations
@@ -13,9 +15,15 @@ from datetime import datetime, timezone
 from . import control, procfs
 
 
+CPU_SAMPLE = ".cpu-sample.json"
+CPU_WINDOW = (0.5, 600.0)
+
+
 def rows(store, metas: list[dict]) -> list[dict]:
     """One JSON-ready row per process: id, name, pid, port, status, cpu, mem, uptime, restarts."""
     now = time.time()
+    baseline = _read_sample(store)
+    sample: dict[str, list[float]] = {}
     out = []
     for m in metas:
         running = m.get("status") == "online" and control.process_alive(m)
@@ -26,10 +34,11 @@ def rows(store, metas: list[dict]) -> list[dict]:
         if running:
             use = procfs.usage(m["pid"])
             if use is not None:
-                age = max(1e-6, now - float(m.get("pid_create_time") or now))
-                cpu = round(100.0 * use[0] / age, 1)
+                started = float(m.get("pid_create_time") or now)
+                sample[str(m["pid"])] = [started, use[0], now]
+                cpu = _cpu_percent(baseline.get(str(m["pid"])), started, use[0], now)
                 mem = use[1]
-                uptime = round(now - float(m.get("start_time") or m.get("pid_create_time") or now), 1)
+                uptime = round(now - float(m.get("start_time") or started), 1)
         out.append({
             "id": m["tsm_id"], "name": m["name"], "pid": m.get("pid") if running else None,
             "port": m.get("port"), "status": status, "cpu": cpu, "mem": mem, "uptime": uptime,
@@ -37,7 +46,41 @@ def rows(store, metas: list[dict]) -> list[dict]:
             "restart_policy": m.get("restart_policy"), "command": m.get("command"),
             "cwd": m.get("cwd"),
         })
+    if sample and not _fresh(baseline, now):
+        _write_sample(store, sample)
     return out
+
+
+def _cpu_percent(previous, started: float, cpu_seconds: float, now: float) -> float:
+    if previous and abs(previous[0] - started) < 0.05:
+        elapsed = now - previous[2]
+        if CPU_WINDOW[0] <= elapsed <= CPU_WINDOW[1]:
+            return round(max(0.0, 100.0 * (cpu_seconds - previous[1]) / elapsed), 1)
+    return round(100.0 * cpu_seconds / max(1e-6, now - started), 1)
+
+
+def _fresh(baseline: dict, now: float) -> bool:
+    """Keep a baseline younger than the window's start, so quick re-runs still measure."""
+    return any(now - v[2] < CPU_WINDOW[0] for v in baseline.values())
+
+
+def _read_sample(store) -> dict:
+    from tetra_repl.storage import read_json
+
+    try:
+        data = read_json(store.root / CPU_SAMPLE)
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _write_sample(store, sample: dict) -> None:
+    from tetra_repl.storage import write_json
+
+    try:
+        write_json(store.root / CPU_SAMPLE, sample)
+    except OSError:
+        pass  # a read-only state dir: ls still works, with averages since start
 
 
 def human_bytes(n: int | None) -> str:
@@ -122,7 +165,7 @@ def render_describe(info: dict) -> str:
         elif key == "mem":
             value = human_bytes(value)
         elif key == "cpu" and value is not None:
-            value = f"{value}% (average since start)"
+            value = f"{value}%"
         lines.append(f"{key:<18} {'-' if value is None else value}")
     if info.get("recent_events"):
         lines.append("recent supervisor events:")

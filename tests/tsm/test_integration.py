@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
+import time
+
+import psutil
 
 from tsm_helpers import PY, wait_for
 
@@ -98,3 +101,15 @@ def test_errors_are_one_line_with_a_hint_and_no_traceback(tsm):
         result = tsm(*words, check=False)
         assert result.returncode != 0 and needle in result.stderr, (words, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_ls_cpu_is_measured_since_the_previous_ls_not_since_start(tsm):
+    tsm("start", "--name", "burst", "--", PY, "-c",
+        "import time\nt = time.time()\nwhile time.time() - t < 1.0: pass\ntime.sleep(120)")
+    proc = psutil.Process(tsm.meta("burst")["pid"])
+    wait_for(lambda: proc.status() == psutil.STATUS_SLEEPING and sum(proc.cpu_times()[:2]) > 0.1)
+    tsm.ls()  # the baseline
+    time.sleep(0.7)
+    assert tsm.ls()["burst"]["cpu"] <= 2.0  # idle since the previous ls
+    lifetime = 100 * sum(proc.cpu_times()[:2]) / (time.time() - proc.create_time())
+    assert lifetime > 5.0  # an average since start would have shown the burst
