@@ -40,7 +40,7 @@ def _start(ctx, description: str, slug: str, symbol, params: dict):
                          Option("--health", metavar="URL", help="health URL polled on each host"),
                          Option("--check", metavar="CMD", help="check command run on each host"),
                          Option("--health-timeout", type="float", metavar="S", default=30.0,
-                                help="how long the health URL is polled (default 30)"),
+                                help="how long the health URL is polled"),
                          Option("--parallel", type="int", metavar="N", help="hosts at once"),
                          Option("--keep", type="int", metavar="N",
                                 help="releases kept per host (default: topology 'keep', else 5)"),
@@ -62,6 +62,9 @@ def deploy(ctx, args):
         raise CommandError(f"deploy: config file not found: {args.config}")
     if args.keep is not None and args.keep < 1:
         raise UsageError("deploy: --keep must be at least 1")
+    from tetra_repl.ttm import targets
+
+    targets.resolve(ctx.session, args.target)  # an unknown target starts no transaction
     params = {"kind": "deploy", "artifact": str(artifact.resolve()),
               "config": str(Path(args.config).resolve()) if args.config else None,
               "health": args.health, "check": args.check, "parallel": args.parallel,
@@ -78,8 +81,11 @@ def deploy(ctx, args):
                          Option("--health", metavar="URL"), Option("--check", metavar="CMD"), WAIT],
                 examples=["rollback @staging", "rollback @prod --to deploy-prod-20251017T143022"])
 def rollback(ctx, args):
+    from tetra_repl.ttm import targets
+
     from .rollback import Rollback
 
+    targets.resolve(ctx.session, args.target)  # an unknown target starts no transaction
     params = {"kind": "rollback", "to": args.to, "health": args.health, "check": args.check}
     txn = _start(ctx, f"rollback {args.target.text}" + (f" to {args.to}" if args.to else ""),
                  f"rollback-{args.target.name}", args.target, params)

@@ -187,6 +187,8 @@ class Deploy:
 
         return report
 
+    kind = "deploy"
+
     def target_release(self, hp: HostPlan) -> str | None:
         """The release this run switches ``hp`` to."""
         return hp.layout.release
@@ -203,10 +205,15 @@ class Deploy:
         # between two steps, the transaction shows as interrupted.  It is
         # closed by txn_commit / txn_fail.
         self.txn.record("step_started", {"step": "run"})
-        st = self.txn.state()
-        if st["stage"] in (states.NEW, states.SELECT):
-            self.select()
-        res = self.assemble()
+        try:
+            if self.stage() in (states.NEW, states.SELECT):
+                self.select()
+            res = self.assemble()
+        except (TetraError, OSError) as exc:  # before any host was touched: just end it
+            reason = getattr(exc, "message", None) or str(exc)
+            lifecycle.fail(self.txn, self.leases, reason)
+            raise CommandError(f"{self.kind} {self.txn.id} FAIL: {reason}",
+                               hint=getattr(exc, "hint", None)) from None
         hps = host_plans(self.session, res.hosts, self.txn.id, self.params)
         self.print_plan(res, hps)
         if self.params.get("dry_run"):
@@ -458,7 +465,7 @@ class Deploy:
         what = f"rolled back {back}" if rolled else "nothing was switched, nothing to roll back"
         if problems:
             what += f"; ROLLBACK PROBLEMS: {'; '.join(problems)}"
-        raise CommandError(f"deploy {self.txn.id} FAIL: {reason}; {what}",
+        raise CommandError(f"{self.kind} {self.txn.id} FAIL: {reason}; {what}",
                            hint=f"details: txn events {self.txn.id}")
 
 

@@ -16,6 +16,8 @@ from .engine import Deploy, HostFailure, HostPlan
 class Rollback(Deploy):
     """The deploy pipeline with no artifact: EXECUTE switches to an old release."""
 
+    kind = "rollback"
+
     def select(self) -> None:
         from tetra_repl.ttm import states
 

@@ -221,3 +221,10 @@ def test_a_deploy_killed_at_any_step_resumes_to_done_or_fails_back(tetra, tetra_
     assert served(dp(tetra_dir)) == "v2" and current(dp(tetra_dir)) == row["id"]
     assert good in releases(dp(tetra_dir))
     assert not (tetra_dir / "locks" / "local.lock").exists()
+
+
+def test_an_unknown_target_fails_clearly_and_starts_nothing(tetra, tetra_dir, tmp_path):
+    r = tetra("deploy", "@nowhere", str(artifact(tmp_path / "1.tar.gz", "v1")))
+    assert r.returncode == 1
+    assert "unknown target @nowhere" in r.stderr and "Traceback" not in r.stderr
+    assert not (tetra_dir / "deploy").exists()
