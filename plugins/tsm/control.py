@@ -98,22 +98,30 @@ def port_open(port: int) -> bool:
     return False
 
 
-def port_holder(port: int) -> str | None:
-    """``pid P (command)`` of the process listening on ``port``, via psutil."""
+def listeners() -> dict[int, int]:
+    """``{port: pid}`` of every listening inet socket this user can see (one psutil scan)."""
     import psutil
 
     try:
         conns = psutil.net_connections(kind="inet")
     except psutil.Error:
+        return {}
+    return {c.laddr.port: c.pid for c in conns
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.pid}
+
+
+def port_holder(port: int, found: dict[int, int] | None = None) -> str | None:
+    """``pid P (command)`` of the process listening on ``port``, via psutil."""
+    import psutil
+
+    pid = (listeners() if found is None else found).get(port)
+    if pid is None:
         return None
-    for c in conns:
-        if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port and c.pid:
-            try:
-                cmd = " ".join(psutil.Process(c.pid).cmdline())
-            except psutil.Error:
-                cmd = "?"
-            return f"pid {c.pid} ({cmd})"
-    return None
+    try:
+        cmd = " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        cmd = "?"
+    return f"pid {pid} ({cmd})"
 
 
 def tail(path: Path, n: int = 10) -> list[str]:

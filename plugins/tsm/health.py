@@ -85,11 +85,13 @@ def _examine_ports(store: Store, metas: list[dict]) -> list[dict]:
     if set(store.read_ports()) != wanted:
         out.append(_finding("ports_file", None, f"{store.ports_file} does not match the "
                             "processes' ports", "rewrite it"))
+    found = None
     for m in metas:
         port = m.get("port")
         if not port or not control.process_alive(m) or not control.port_open(port):
             continue
-        holder = control.port_holder(port)
+        found = control.listeners() if found is None else found
+        holder = control.port_holder(port, found)
         if holder and not _holder_is(m["pid"], holder):
             out.append(_finding("port_conflict", m["name"], f"port {port} is held by {holder}, "
                                 f"not by {m['name']} (pid {m['pid']})", None))
