@@ -8,12 +8,15 @@ changed, so typed text reaches the pty in pieces.
 from __future__ import annotations
 
 import re
+import sys
 import textwrap
+from pathlib import Path
 
 import pexpect
 import pytest
 
-from conftest import TETRA
+# not `from conftest import TETRA`: with several conftest.py files that name is ambiguous
+TETRA = str(Path(sys.executable).with_name("tetra"))
 
 PROMPT = "▸"
 CPR_REQUEST = re.escape("\x1b[6n")
