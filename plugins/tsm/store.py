@@ -146,6 +146,8 @@ class Store:
 
     def update_unsupervised(self, name: str, **fields) -> dict | None:
         """Change meta.json of a process no supervisor owns; None if one does."""
+        if not (self.processes / name / "meta.json").exists():
+            return None  # deleted meanwhile: taking the lock would recreate the directory
         lock = FileLock(self.processes / name / LOCK_NAME, timeout=0)
         try:
             lock.acquire()
