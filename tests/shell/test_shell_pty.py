@@ -39,6 +39,13 @@ SLOW_PLUGIN = textwrap.dedent('''
             time.sleep(0.02)
         ctx.out("sleep-" + "finished")
 
+    @plugin.command("slow stage", help="after a while, move to another stage (in the toolbar)",
+                    params=[Param("seconds", type="float"), Param("stage")])
+    def stage_later(ctx, args):
+        time.sleep(args.seconds)
+        ctx.session.vars["stage"] = args.stage
+        ctx.bus.publish("txn.stage_changed", {"stage": args.stage})
+
     @plugin.prompt
     def where(session):
         return session.vars.get("where")
@@ -199,6 +206,13 @@ def test_prompt_and_toolbar_show_plugin_providers(shell):
     expect(child, r"tetra(\x1b\[[0-9;]*m| )*@staging(\x1b\[[0-9;]*m| )*▸")  # the prompt names the target
     child.send('set stage=EXEC"UTE"\r')
     expect(child, "stage=EXECUTE")
+
+
+def test_toolbar_follows_a_background_job_without_a_key_press(shell):
+    child = shell()
+    child.send('slow stage 0.3 VAL"IDATE" &\r')
+    expect(child, PROMPT)
+    expect(child, "stage=VALIDATE")
 
 
 def test_an_open_quote_continues_on_the_next_line(shell):

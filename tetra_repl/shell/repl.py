@@ -108,6 +108,12 @@ class Shell:
                     if self._leave():
                         return 0
                     continue
+                except Exception as exc:  # the terminal went away, or a bug in rendering
+                    if self.env.debug:
+                        raise
+                    self.session.err(f"tetra: the prompt failed: {type(exc).__name__}: {exc}"
+                                     "\n  hint: run with --debug for the traceback")
+                    return int(ExitStatus.ERROR)
                 if not text.strip():
                     continue
                 self.exit_warned = False
