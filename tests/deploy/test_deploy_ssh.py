@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from deploy_helpers import artifact, current, releases, served, txn_state
+from deploy_helpers import artifact, current, served, txn_state
 from sshd import ssh_keys, sshd  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.ssh

@@ -16,7 +16,6 @@ import os
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from ..errors import TetraError
 from . import states

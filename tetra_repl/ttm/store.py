@@ -19,7 +19,6 @@ import socket
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 from .. import storage
 from ..errors import TetraError
