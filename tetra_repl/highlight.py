@@ -60,7 +60,6 @@ def _nothing(lexer, match):
     return iter(())
 
 
-
 class TetraLexer(RegexLexer):
     """Lexer for tetra statements (``deploy @staging a.tgz --dry-run &``).
 

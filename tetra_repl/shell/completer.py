@@ -66,7 +66,7 @@ class TetraCompleter(Completer):
         if first.kind is SYMBOL:
             return []  # `@web CMD…`: the words belong to the remote side
         name = unquote(first.text)
-        if len(done) == 1 and name in registry.groups and f"{name}" not in registry.commands:
+        if len(done) == 1 and name in registry.groups and name not in registry.commands:
             return self._subcommands(name, prefix, current)
         spec, skip = self._spec(done)
         if spec is None:
