@@ -120,3 +120,32 @@ def test_stop_with_cancel_signals_running_work(runner):
     assert runner.stop(cancel=True, timeout=10)
     assert w.result == "cancelled"
     assert runner.state == STOPPED
+
+
+def test_a_changed_topology_file_is_delivered_through_the_hand_off(tmp_path):
+    import io
+
+    from tetra_repl.env import Environment
+    from tetra_repl.session import Session
+    from tetra_repl.ttm import runner as runner_mod
+
+    topo = tmp_path / "topology.toml"
+    topo.write_text('[targets.a]\nhosts = ["a-1"]\n')
+    session = Session(Environment(stdout=io.StringIO(), stderr=io.StringIO(), state_dir=tmp_path,
+                                  topology_file=topo))
+    reloads = []
+    session.bus.subscribe("topology.reloaded", lambda topic, p: reloads.append(p))
+    try:
+        first = runner_mod.submit(session, Work("@a", lambda cancel: None))
+        first.done.wait(10)
+        assert reloads == []  # nothing changed since the runner started
+        topo.write_text('[targets.a]\nhosts = ["a-1", "a-2"]\n')
+        os_stat = topo.stat()
+        import os
+        os.utime(topo, ns=(os_stat.st_atime_ns, os_stat.st_mtime_ns + 10_000_000))
+        second = runner_mod.submit(session, Work("@a", lambda cancel: None))
+        second.done.wait(10)
+        assert reloads == [{"path": str(topo)}]
+        assert (first.generation, second.generation) == (0, 1)
+    finally:
+        session.close()
