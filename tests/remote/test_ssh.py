@@ -398,3 +398,30 @@ def test_put_to_one_path_from_several_entries_of_one_machine(tetra, world, tmp_p
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "landed").read_bytes() == src.read_bytes()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "landed", "payload", "tetra-state"]
+
+
+def test_ctrl_c_in_the_interactive_shell_ends_the_remote_command(tetra_env, world):
+    import pexpect
+
+    marker = f"{world.sshd.port}.25"
+    tetra = str(Path(sys.executable).with_name("tetra"))
+    shell = pexpect.spawn(tetra, env=tetra_env, encoding="utf-8", timeout=30,
+                          dimensions=(40, 200))
+    shell.logfile_read = open(os.environ.get("TETRA_PEXPECT_LOG", os.devnull), "w")
+    try:
+        shell.expect("tetra")
+        shell.sendline(f"@one sh -c 'echo go-$((1+1)); sleep {marker}'")
+        shell.expect("go-2")  # the output, not the echo of the typed line
+        assert _alive_with(f"sleep {marker}")
+        shell.sendintr()
+        shell.expect("interrupted")
+        deadline = time.monotonic() + 5
+        while _alive_with(f"sleep {marker}") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _alive_with(f"sleep {marker}") == []
+        shell.sendline("@one sh -c 'echo still-$((2+3))'")  # the shell and connection live on
+        shell.expect("still-5")
+        shell.sendline("exit")
+        shell.expect(pexpect.EOF)
+    finally:
+        shell.close(force=True)
