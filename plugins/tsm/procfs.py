@@ -58,6 +58,20 @@ def alive(pid: int | None, started: float | None = None, tolerance: float = 0.05
     return abs(int(fields[19]) / CLOCK_TICKS + boot_time() - float(started)) <= tolerance
 
 
+def running_usage(pid: int | None, started: float | None,
+                  tolerance: float = 0.05) -> tuple[float, int] | None:
+    """``(cpu seconds, resident bytes)`` if ``pid`` runs and started at ``started``; one read."""
+    if not pid:
+        return None
+    fields = stat(pid)
+    if fields is None or fields[0] in (b"Z", b"X", b"x"):
+        return None
+    if started is not None and abs(int(fields[19]) / CLOCK_TICKS + boot_time()
+                                   - float(started)) > tolerance:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS, int(fields[21]) * PAGE_SIZE
+
+
 def usage(pid: int) -> tuple[float, int] | None:
     """``(cpu seconds used, resident bytes)`` of ``pid``, or None."""
     fields = stat(pid)

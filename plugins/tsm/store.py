@@ -70,8 +70,8 @@ class Store:
     # -- reading -----------------------------------------------------------
     def read(self, name: str) -> dict | None:
         """meta.json of ``name`` (None if missing or unreadable)."""
-        try:
-            meta = read_json(self.processes / name / "meta.json")
+        try:  # string paths: this runs once per process for every ls
+            meta = read_json(os.path.join(self.processes, name, "meta.json"))
         except (OSError, ValueError):
             return None
         return meta if isinstance(meta, dict) and "tsm_id" in meta else None

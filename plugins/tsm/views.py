@@ -26,19 +26,20 @@ def rows(store, metas: list[dict]) -> list[dict]:
     sample: dict[str, list[float]] = {}
     out = []
     for m in metas:
-        running = m.get("status") == "online" and control.process_alive(m)
+        use = None
+        if m.get("status") == "online":
+            use = procfs.running_usage(m.get("pid"), m.get("pid_create_time"))
+        running = use is not None
         status = m.get("status")
         if status == "online" and not running:
             status = "crashed"  # marked online, but the process is gone (see doctor)
         cpu = mem = uptime = None
-        if running:
-            use = procfs.usage(m["pid"])
-            if use is not None:
-                started = float(m.get("pid_create_time") or now)
-                sample[str(m["pid"])] = [started, use[0], now]
-                cpu = _cpu_percent(baseline.get(str(m["pid"])), started, use[0], now)
-                mem = use[1]
-                uptime = round(now - float(m.get("start_time") or started), 1)
+        if use is not None:
+            started = float(m.get("pid_create_time") or now)
+            sample[str(m["pid"])] = [started, use[0], now]
+            cpu = _cpu_percent(baseline.get(str(m["pid"])), started, use[0], now)
+            mem = use[1]
+            uptime = round(now - float(m.get("start_time") or started), 1)
         out.append({
             "id": m["tsm_id"], "name": m["name"], "pid": m.get("pid") if running else None,
             "port": m.get("port"), "status": status, "cpu": cpu, "mem": mem, "uptime": uptime,
