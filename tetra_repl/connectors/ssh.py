@@ -146,7 +146,8 @@ class SSHConnector(Connector):
         out = LineSplitter(on_stdout, capture)
         err = LineSplitter(on_stderr, capture)
         try:
-            status, error = self._wait(chan, out, err, started, timeout, cancel)
+            # the timeout is the command's: connecting has its own (connect_timeout)
+            status, error = self._wait(chan, out, err, time.monotonic(), timeout, cancel)
         finally:
             chan.close()
         out.close()
@@ -199,15 +200,14 @@ class SSHConnector(Connector):
             elif deadline is not None and time.monotonic() >= deadline:
                 reason = f"timed out after {timeout:g}s"
             if reason:
-                ended = self._kill(pid, chan)
+                ended = self._kill(pid, chan, head)
                 return None, reason + ("; the command was ended on the host" if ended
                                        else "; could not end the command on the host")
 
-    def _kill(self, pid: int | None, chan) -> bool:
+    def _kill(self, pid: int | None, chan, head: bytes = b"") -> bool:
         """End the command's process group on the host: TERM, then KILL after a grace."""
         if pid is None:  # the marker has not arrived: give it a moment
             give_up = time.monotonic() + 1.0
-            head = b""
             while pid is None and time.monotonic() < give_up and not chan.closed:
                 if chan.recv_ready():
                     head += chan.recv(65536)
