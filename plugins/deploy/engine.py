@@ -232,6 +232,13 @@ class Deploy:
             raise
         except (HostFailure, TetraError) as exc:
             return self.fail(hps, exc)
+        except KeyboardInterrupt:  # Ctrl-C: stop the hosts, switch back, then exit 130
+            self.cancel.set()
+            try:
+                self.fail(hps, TetraError("interrupted"), reason="interrupted (Ctrl-C)")
+            except CommandError as exc:
+                self.ctx.err(f"tetra: {exc.message}")
+            raise
         self.say(self.done_message(hps))
         return 0
 
@@ -456,9 +463,9 @@ class Deploy:
                 s.result = {"error": exc.detail}
 
     # -- failure and compensation ---------------------------------------------
-    def fail(self, hps: list[HostPlan], exc: TetraError) -> int:
+    def fail(self, hps: list[HostPlan], exc: TetraError, *, reason: str | None = None) -> int:
         first = self.failures[0] if self.failures else exc
-        reason = "cancelled" if self.cancel.is_set() else first.message
+        reason = reason or ("cancelled" if self.cancel.is_set() else first.message)
         rolled, problems = compensate(self, hps)
         lifecycle.fail(self.txn, self.leases, reason)
         back = ", ".join(f"{h} (to {p or 'no release'})" for h, p in rolled)

@@ -228,3 +228,26 @@ def test_an_unknown_target_fails_clearly_and_starts_nothing(tetra, tetra_dir, tm
     assert r.returncode == 1
     assert "unknown target @nowhere" in r.stderr and "Traceback" not in r.stderr
     assert not (tetra_dir / "deploy").exists()
+
+
+def test_ctrl_c_during_a_deploy_switches_back_and_exits_130(tetra, tetra_env, tetra_dir, tmp_path):
+    assert tetra("deploy", "@local", str(artifact(tmp_path / "1.tar.gz", "v1"))).returncode == 0
+    good = current(dp(tetra_dir))
+    proc = subprocess.Popen([TETRA, "deploy", "@local", str(artifact(tmp_path / "2.tar.gz", "v2")),
+                             "--check", "sleep 60"], env=tetra_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while served(dp(tetra_dir)) != "v2":  # switched; now validating (sleep 60)
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert current(dp(tetra_dir)) == good
+    s = txn_state(tetra_dir, newest(tetra)["id"])
+    assert s["stage"] == "FAIL" and "interrupted" in s["error"]
+    assert not (tetra_dir / "locks" / "local.lock").exists()
