@@ -139,6 +139,8 @@ def tail(path: Path, n: int = 10) -> list[str]:
 
 @dataclass
 class StartResult:
+    """What a start came to: ``ok``, the latest meta, and why not."""
+
     ok: bool
     meta: dict
     reason: str = ""

@@ -52,6 +52,8 @@ class StartRequest:
 
 @dataclass
 class Analysis:
+    """What a command is: its argv (with interpreter), type and naming label."""
+
     command: list[str]
     interpreter: str | None
     process_type: str

@@ -68,6 +68,7 @@ class RotatingLog:
         self._open()
 
     def close(self) -> None:
+        """Close the current file (the supervisor is ending)."""
         if self._fd >= 0:
             os.close(self._fd)
             self._fd = -1
@@ -81,6 +82,7 @@ class LineSplitter:
         self.partial = b""
 
     def feed(self, data: bytes) -> None:
+        """Take a chunk of output; complete lines go to the log, the rest waits."""
         buf = self.partial + data
         cut = buf.rfind(b"\n") + 1
         if cut:

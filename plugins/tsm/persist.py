@@ -31,6 +31,7 @@ def save(store: Store) -> list[dict]:
 
 
 def load_dump(store: Store) -> list[dict]:
+    """The processes recorded in dump.json (CommandError if none or unreadable)."""
     from tetra_repl.errors import CommandError
 
     try:

@@ -81,5 +81,6 @@ def usage(pid: int) -> tuple[float, int] | None:
 
 
 def pgid(pid: int) -> int | None:
+    """The process group of ``pid`` (None if there is no such process)."""
     fields = stat(pid)
     return None if fields is None else int(fields[2])

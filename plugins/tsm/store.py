@@ -55,6 +55,7 @@ class Store:
         self.lock_file = self.root / ".lock"
 
     def ensure(self) -> None:
+        """Create DIR/tsm/runtime/processes (CommandError if it cannot)."""
         try:
             self.processes.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -62,9 +63,11 @@ class Store:
                                hint="check the permissions of the state directory (--dir)") from None
 
     def lock(self, timeout: float | None = 30) -> FileLock:
+        """The exclusive lock that guards ids, names and the ports file."""
         return FileLock(self.lock_file, timeout=timeout)
 
     def proc_dir(self, name: str) -> Path:
+        """The directory of process ``name`` (the name is validated first)."""
         return self.processes / check_name(name)
 
     # -- reading -----------------------------------------------------------
@@ -77,6 +80,7 @@ class Store:
         return meta if isinstance(meta, dict) and "tsm_id" in meta else None
 
     def names(self) -> list[str]:
+        """Names of every process directory."""
         try:
             return sorted(e.name for e in os.scandir(self.processes)
                           if e.is_dir() and not e.name.startswith("."))
@@ -142,6 +146,7 @@ class Store:
         return meta
 
     def write_meta(self, meta: dict) -> None:
+        """Replace ``meta``'s meta.json atomically."""
         write_json(self.processes / meta["name"] / "meta.json", meta)
 
     def update_unsupervised(self, name: str, **fields) -> dict | None:
@@ -173,6 +178,7 @@ class Store:
             self._write_ports(self.all())
 
     def refresh_ports(self) -> None:
+        """Rewrite the ports file from the processes' meta.json."""
         with self.lock():
             self._write_ports(self.all())
 
@@ -182,6 +188,7 @@ class Store:
         write_text(self.ports_file, "".join(line + "\n" for line in lines))
 
     def read_ports(self) -> list[tuple[str, int]]:
+        """The ``(name, port)`` lines of the ports file."""
         try:
             text = self.ports_file.read_text()
         except FileNotFoundError:
@@ -195,4 +202,5 @@ class Store:
 
 
 def dumps(obj) -> str:
+    """Indented, key-sorted JSON for ``--json`` output."""
     return json.dumps(obj, indent=2, sort_keys=True)

@@ -96,6 +96,7 @@ class Supervisor:
 
     # -- state --------------------------------------------------------------
     def save(self, **fields) -> None:
+        """Update meta.json (atomically) with ``fields``."""
         self.meta.update(fields)
         write_json(self.dir / "meta.json", self.meta)
 
@@ -115,6 +116,7 @@ class Supervisor:
 
     # -- running --------------------------------------------------------------
     def run(self, adopt: bool) -> int:
+        """Start (or adopt) the child and supervise it; the exit status of the supervisor."""
         # recorded with the first save, which comes after the child is spawned
         self.meta.update(supervisor_pid=os.getpid(),
                          supervisor_create_time=procfs.create_time(os.getpid()))
@@ -184,6 +186,7 @@ class Supervisor:
         return True
 
     def give_up(self, reason: str) -> bool:
+        """Record ``errored`` with ``reason``; always False."""
         self.tell_child_log(reason)
         self.note(f"errored: {reason}")
         self.finish("errored", error=reason)
@@ -297,6 +300,7 @@ class Supervisor:
         return True
 
     def backoff_then_spawn(self) -> bool:
+        """Wait out the restart delay (a stop request ends it), then spawn."""
         while not self.stop_requested:
             remaining = self.restart_at - time.monotonic()
             if remaining <= 0:
@@ -316,6 +320,7 @@ class Supervisor:
             pass
 
     def finish(self, status: str, **fields) -> None:
+        """Final state: no pid file, logs flushed, ``status`` in meta.json."""
         self._remove_pid_file()
         for splitter in self.streams.values():
             splitter.flush()
@@ -324,6 +329,7 @@ class Supervisor:
 
 
 def main(argv: list[str]) -> int:
+    """Entry point: take the process's lock, then supervise until stopped or errored."""
     if not argv:
         sys.stderr.write("usage: python -m tetra_plugins.tsm.supervisor PROCDIR [--adopt]\n")
         return 2

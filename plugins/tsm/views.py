@@ -85,6 +85,7 @@ def _write_sample(store, sample: dict) -> None:
 
 
 def human_bytes(n: int | None) -> str:
+    """``1.5MB`` style."""
     if n is None:
         return "-"
     for unit in ("B", "KB", "MB", "GB"):
@@ -95,6 +96,7 @@ def human_bytes(n: int | None) -> str:
 
 
 def human_age(seconds: float | None) -> str:
+    """``3m05s`` style."""
     if seconds is None:
         return "-"
     s = int(seconds)
@@ -115,6 +117,7 @@ def table(headers: list[str], body: list[list]) -> str:
 
 
 def render_ls(items: list[dict], wide: bool) -> str:
+    """The ``tsm ls`` table (``wide`` adds policy, unstable restarts, command)."""
     if not items:
         return "no processes (start one: tsm start -- COMMAND…)"
     headers = ["id", "name", "pid", "port", "status", "cpu", "mem", "uptime", "restarts"]
@@ -132,6 +135,7 @@ def render_ls(items: list[dict], wide: bool) -> str:
 
 
 def stamp(epoch) -> str:
+    """An epoch time as UTC ISO-8601."""
     if not epoch:
         return "-"
     return datetime.fromtimestamp(float(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -150,6 +154,7 @@ def describe(store, meta: dict) -> dict:
 
 
 def render_describe(info: dict) -> str:
+    """The ``tsm describe`` text: one field per line."""
     order = ["tsm_id", "name", "status", "pid", "port", "command", "cwd", "interpreter",
              "process_type", "env_file", "prehook", "restart_policy", "max_restarts",
              "restarts", "unstable_restarts", "exit_code", "error", "start_time", "uptime",
@@ -204,6 +209,7 @@ def monit_sample(store, interval: float) -> list[dict]:
 
 
 def render_monit(items: list[dict]) -> str:
+    """The ``tsm monit`` table."""
     if not items:
         return "no processes"
     body = [[r["id"], r["name"], r["status"], r["pid"],
