@@ -242,3 +242,14 @@ def test_completion_of_targets_roles_and_hosts(tetra_env, topo, monkeypatch):
     assert complete("@prod[web-1,d") == ["@prod[web-1,db-1]"]
     assert "@bastion" in complete("@")
     session.close()
+
+
+def test_ssh_config_include_is_followed(tetra, tmp_path):
+    confd = tmp_path / "home" / ".ssh" / "conf.d"
+    confd.mkdir(parents=True)
+    (confd / "app.conf").write_text("Host app\n    HostName 10.2.3.4\n    Port 2022\n")
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text("Include conf.d/*.conf\n\nHost *\n    User everyone\n")
+    plan = plan_of(tetra, "@app", cfg)
+    host = plan["hosts"][0]
+    assert (host["hostname"], host["port"], host["user"]) == ("10.2.3.4", 2022, "everyone")

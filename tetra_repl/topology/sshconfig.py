@@ -8,6 +8,7 @@ only then, so resolving ``@local`` never imports paramiko.
 from __future__ import annotations
 
 import fnmatch
+import glob
 import os
 from pathlib import Path
 from typing import Any
@@ -27,14 +28,21 @@ class SSHConfigFile:
         self.path = Path(path).expanduser() if path else None
         self._stamp: tuple | None = None
         self._patterns: list[str] = []
+        self._included: list[Path] = []
+        self._text = ""
         self._config = None
 
     def _refresh(self) -> None:
         stamp = _stamp(self.path)
+        if stamp is not None:
+            stamp = (stamp, *(_stamp(p) for p in self._included))
         if stamp != self._stamp:
-            self._stamp = stamp
             self._config = None
-            self._patterns = _host_patterns(self.path) if stamp else []
+            self._text, self._included = _expand(self.path, 0) if stamp else ("", [])
+            self._stamp = stamp
+            if stamp is not None:
+                self._stamp = (stamp[0], *(_stamp(p) for p in self._included))
+            self._patterns = _host_patterns(self._text)
 
     def names(self) -> list[str]:
         """Literal host names (no wildcards, no negations) the file defines."""
@@ -61,7 +69,7 @@ class SSHConfigFile:
         if self._config is None:
             from paramiko.config import SSHConfig
 
-            self._config = SSHConfig.from_path(str(self.path))
+            self._config = SSHConfig.from_text(self._text)
         raw = dict(self._config.lookup(name))
         settings: dict[str, Any] = {}
         for key, setting in _MAPPED.items():
@@ -106,13 +114,34 @@ def _stamp(path: Path | None) -> tuple | None:
     return (st.st_mtime_ns, st.st_size)
 
 
-def _host_patterns(path: Path) -> list[str]:
-    patterns: list[str] = []
+def _expand(path: Path, depth: int) -> tuple[str, list[Path]]:
+    """The file's text with ``Include`` lines replaced by the files they name
+    (paramiko's SSHConfig does not follow them), and the files included."""
     try:
         lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
-        return patterns
+        return "", []
+    out: list[str] = []
+    included: list[Path] = []
     for line in lines:
+        words = line.strip().replace("=", " ", 1).split()
+        if not words or words[0].lower() != "include" or depth >= 8:
+            out.append(line)
+            continue
+        for pattern in words[1:]:
+            pattern = os.path.expanduser(pattern.strip('"'))
+            if not os.path.isabs(pattern):  # relative to ~/.ssh, as ssh_config(5) says
+                pattern = os.path.join(os.path.expanduser("~/.ssh"), pattern)
+            for found in sorted(glob.glob(pattern)):
+                text, more = _expand(Path(found), depth + 1)
+                out.extend(text.splitlines())
+                included += [Path(found), *more]
+    return "\n".join(out) + "\n", included
+
+
+def _host_patterns(text: str) -> list[str]:
+    patterns: list[str] = []
+    for line in text.splitlines():
         words = line.strip().replace("=", " ", 1).split()
         if len(words) >= 2 and words[0].lower() == "host":
             patterns.extend(w.strip('"') for w in words[1:])
