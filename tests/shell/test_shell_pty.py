@@ -63,9 +63,11 @@ def shell(tetra_env, tetra_dir):
     (tetra_dir / "plugins" / "slow.py").write_text(SLOW_PLUGIN)
     children: list[pexpect.spawn] = []
 
-    def spawn() -> pexpect.spawn:
+    def spawn(*args: str, color: bool = False) -> pexpect.spawn:
         env = {**tetra_env, "TERM": "xterm"}
-        child = pexpect.spawn(TETRA, [], env=env, encoding="utf-8", dimensions=(24, 100),
+        if color:
+            env.pop("NO_COLOR", None)
+        child = pexpect.spawn(TETRA, list(args), env=env, encoding="utf-8", dimensions=(24, 100),
                               timeout=15)
         children.append(child)
         expect(child, PROMPT)
@@ -77,14 +79,18 @@ def shell(tetra_env, tetra_dir):
             child.terminate(force=True)
 
 
-def expect(child: pexpect.spawn, pattern: str) -> None:
+def expect(child: pexpect.spawn, pattern: str) -> str:
     """``child.expect(pattern)``, answering the cursor-position requests on the way.
 
     prompt_toolkit shows the bottom toolbar only once the terminal has told it
-    where the cursor is, as a real terminal does.
+    where the cursor is, as a real terminal does.  Returns all the text seen
+    before the match.
     """
+    seen = ""
     while child.expect([CPR_REQUEST, pattern]) == 0:
+        seen += child.before + child.after
         child.send("\x1b[1;1R")
+    return seen + child.before
 
 
 def tab(child: pexpect.spawn, text: str, completed: str) -> None:
@@ -213,6 +219,21 @@ def test_toolbar_follows_a_background_job_without_a_key_press(shell):
     child.send('slow stage 0.3 VAL"IDATE" &\r')
     expect(child, PROMPT)
     expect(child, "stage=VALIDATE")
+
+
+GREEN_QUOTE = r'\x1b\[[0-9;]*32m"'  # a string's opening quote, coloured
+
+
+def test_live_highlighting_on_a_colour_terminal(shell):
+    child = shell(color=True)
+    child.send('echo "x')
+    expect(child, GREEN_QUOTE)
+
+
+def test_no_colour_with_no_color_flag(shell):
+    child = shell("--no-color", color=True)
+    child.send('echo "x"y\r')
+    assert not re.search(GREEN_QUOTE, expect(child, "xy"))
 
 
 def test_an_open_quote_continues_on_the_next_line(shell):
