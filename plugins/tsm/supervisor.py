@@ -56,6 +56,17 @@ def child_environment(meta: dict) -> tuple[dict[str, str], list[str]]:
     return env, argv
 
 
+def _find_program(program: str, env: dict[str, str]) -> str:
+    """``program`` looked up on the *child's* PATH (an env file may set it)."""
+    if "/" in program:
+        return program
+    for directory in env.get("PATH", os.defpath).split(os.pathsep):
+        candidate = os.path.join(directory or ".", program)
+        if os.access(candidate, os.X_OK) and not os.path.isdir(candidate):
+            return candidate
+    raise FileNotFoundError(2, "No such file or directory (not on PATH)", program)
+
+
 class Supervisor:
     """Runs one managed process until it is stopped or errored."""
 
@@ -163,8 +174,8 @@ class Supervisor:
         try:
             # posix_spawn rather than subprocess: it spares the supervisor the
             # import of subprocess (start-up time) and reports a failed exec
-            self.child_pid = os.posix_spawnp(
-                argv[0], argv, env, setpgroup=0,
+            self.child_pid = os.posix_spawn(
+                _find_program(argv[0], env), argv, env, setpgroup=0,
                 setsigdef=(signal.SIGPIPE, signal.SIGHUP, signal.SIGXFSZ),
                 file_actions=[(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                               (os.POSIX_SPAWN_DUP2, writers[0], 1),

@@ -155,3 +155,14 @@ def test_port_from_the_env_file_and_from_port_in_the_command(tsm, tmp_path):
     assert psutil.Process(meta["pid"]).environ()["PORT"] == str(p2)
     ports = (tsm.dir / "tsm" / "ports").read_text().splitlines()
     assert ports == [f"envport-{p1}:{p1}", f"cmdport-{p2}:{p2}"]
+
+
+def test_the_env_file_path_is_used_to_find_the_program(tsm, tmp_path):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    tool = bindir / "my-tool"
+    tool.write_text("#!/bin/sh\necho tool-ran\nexec sleep 120\n")
+    tool.chmod(0o755)
+    (tmp_path / "path.env").write_text(f"PATH={bindir}:/usr/bin:/bin\n")
+    tsm("start", "--name", "tool", "--env", str(tmp_path / "path.env"), "--", "my-tool")
+    wait_for(lambda: (tsm.processes / "tool" / "current.out").read_text() == "tool-ran\n")
