@@ -87,3 +87,16 @@ def test_a_supervisor_killed_while_waiting_to_restart_is_repaired_once(tsm):
     tsm("patrol")
     assert tsm.meta("flappy")["status"] == "crashed"
     assert tsm("doctor").stdout.strip() == "no problems found"
+
+
+def test_stop_works_without_a_supervisor(tsm):
+    tsm("start", "--name", "lonely", "--", "sleep", "120")
+    meta = tsm.meta("lonely")
+    os.kill(meta["supervisor_pid"], signal.SIGKILL)
+    wait_for(lambda: _dead(meta["supervisor_pid"]))
+    tsm("stop", "lonely", "--timeout", "2")
+    assert _dead(meta["pid"])
+    after = tsm.meta("lonely")
+    assert after["status"] == "stopped" and after["pid"] is None
+    assert not (tsm.processes / "lonely" / "lonely.pid").exists()
+    assert tsm("doctor").returncode == 0
