@@ -143,8 +143,8 @@ RemainAfterExit=yes
 Environment=TETRA_DIR={directory}
 ExecStart={tetra} --dir {directory} tsm resurrect
 ExecStop={tetra} --dir {directory} tsm stop all
-# each process has its own detached supervisor; let ExecStop stop them
-KillMode=none
+# the supervisors outlive ExecStart: leave them to ExecStop (tsm stop all)
+KillMode=process
 
 [Install]
 WantedBy=default.target
