@@ -47,6 +47,8 @@ def _parallel(args, plan) -> int:
 def exec_(ctx, args):
     plan = resolve_plan(ctx.session, args.target)
     command = list(args.command)
+    if args.timeout is not None and args.timeout <= 0:
+        raise UsageError("exec: --timeout must be more than 0 seconds", hint="see 'help exec'")
     if not command:
         raise UsageError("exec: missing COMMAND", hint="exec @target -- COMMAND…")
     pool = pool_for(ctx.session)

@@ -94,6 +94,8 @@ def _host_text(n: int, e: dict) -> str:
                 text += f"  ({check['note']})"
         else:
             text += f"  FAILED: {check.get('error')}"
+            if check.get("hint"):
+                text += f"\n{'':<17}hint: {check['hint']}"
     return text
 
 

@@ -425,3 +425,11 @@ def test_ctrl_c_in_the_interactive_shell_ends_the_remote_command(tetra_env, worl
         shell.expect(pexpect.EOF)
     finally:
         shell.close(force=True)
+
+
+def test_resolve_connect_reports_a_failing_host_with_its_hint(tetra, world):
+    world.known_hosts.write_text("")
+    r = tetra("-c", "resolve @one --connect")
+    assert r.returncode == 1
+    assert "7  connector  s1  ssh  FAILED: s1: unknown host key" in r.stdout
+    assert "hint: if that fingerprint is right: ssh-keyscan" in r.stdout

@@ -52,7 +52,8 @@ def check_hosts(session, plan) -> dict[str, dict]:
 
     results = fan_out(plan.hosts, check, parallel=plan.parallel, cancel=threading.Event())
     return {name: value if isinstance(value, dict) else
-            {"ok": False, "ms": None, "error": getattr(value, "message", str(value))}
+            {"ok": False, "ms": None, "error": getattr(value, "message", str(value)),
+             "hint": getattr(value, "hint", None)}
             for name, value in results.items()}
 
 
