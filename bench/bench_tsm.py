@@ -114,7 +114,7 @@ def _run(report, state: Path, env: dict) -> None:
     # a supervisor's interpreter start-up: `python -S` plus its imports (it
     # prints its usage and exits when given no process directory)
     python_startup = _wall(supervisor_argv(Path("/"))[:-1], env, repeat=11)
-    tetra_startup = _wall([TETRA, "-c", "echo hi"], env)
+    tetra_startup = _wall([TETRA, "-c", "echo hi"], env, repeat=11)
     report("supervisor interpreter start-up (python -S + imports)", python_startup * 1000, "ms")
     report("tetra start-up (tetra -c 'echo hi')", tetra_startup * 1000, "ms")
 
