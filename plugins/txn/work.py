@@ -28,10 +28,7 @@ def resolve_into(ctx, txn, *, state: dict | None = None):
         states.check_transition(txn.id, cur, stage)
         cur = stage
     res = targets.resolve(ctx.session, state["target"])  # may fail: nothing written then
-    items = [("stage_changed", None, s) for s in states.path_to(state["stage"], states.ASSEMBLE)]
-    items += [("tes_resolved", {"level": i, **level}, None) for i, level in enumerate(res.levels)]
-    items.append(("tes_plan", {"plan": res.plan, "hosts": [h.name for h in res.hosts]}, None))
-    txn.record_many(items, expect=state["version"])  # one write: the plan is all or nothing
+    lifecycle.record_plan(txn, res, expect=state["version"])
     return res
 
 
@@ -58,13 +55,12 @@ def run_stage(ctx, txn, stage: str, command: list[str], timeout, wait) -> int:
     if stage == states.EXECUTE:
         lifecycle.take_leases(txn, leases, [h.name for h in hosts], label=state["target"], wait=wait,
                               then=move)
-    elif move:
-        txn.record_many(move)
+        move = []
     state = txn.state()
     n = 1 + sum(1 for s in state["steps"] if s.startswith(stage.lower() + ":"))
     cancel = cancel_event()
     started = ("exec_started", {"command": command, "hosts": [h.name for h in hosts]}, None)
-    with lifecycle.step(txn, f"{stage.lower()}:{n}", start_with=[started]) as s:
+    with lifecycle.step(txn, f"{stage.lower()}:{n}", before=move, start_with=[started]) as s:
         results = fan_out(ctx, hosts, command, timeout, cancel)
         ok = all(r.ok for r in results.values())
         summary = {name: {"exit": r.exit_status, "error": r.error} for name, r in results.items()}

@@ -20,13 +20,23 @@ from ttm_helpers import all_ids, events, state, txn_dir
 FLOW = ('txn new "crash me" @local; txn ctx {art}; txn resolve; txn exec -- true; '
         'txn validate -- true; txn commit')
 
-# The flow makes 11 writes (versions); these points cover every one of them
+# The flow makes 10 writes (versions); these points cover every one of them
 # (after the append, before state.json) and others across all stages.
-POINTS = ([f"append.after@{n}" for n in range(1, 12)]
-          + [f"state.after@{n}" for n in (2, 5, 9, 11)]
-          + [f"append.before@{n}" for n in (3, 6, 10)]
-          + [f"append.torn@{n}" for n in (2, 6, 11)]
+# test_the_flow_makes_the_writes_the_points_assume keeps this honest.
+WRITES = 10
+POINTS = ([f"append.after@{n}" for n in range(1, WRITES + 1)]
+          + [f"state.after@{n}" for n in (2, 5, 9, WRITES)]
+          + [f"append.before@{n}" for n in (3, 6, WRITES)]
+          + [f"append.torn@{n}" for n in (2, 6, WRITES)]
           + ["lease.written"])
+
+
+def test_the_flow_makes_the_writes_the_points_assume(tetra, tetra_dir, tmp_path):
+    art = tmp_path / "a.txt"
+    art.write_text("artifact")
+    assert tetra("-c", FLOW.format(art=art)).returncode == 0
+    [txn_id] = all_ids(tetra_dir)
+    assert state(tetra_dir, txn_id)["version"] == WRITES
 
 
 @pytest.mark.parametrize("point", POINTS)

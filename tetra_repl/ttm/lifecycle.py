@@ -115,12 +115,14 @@ class Step:
 
 
 @contextmanager
-def step(txn: Transaction, name: str, *, start_with: list | None = None):
+def step(txn: Transaction, name: str, *, start_with: list | None = None,
+         before: list | None = None):
     """Run a step once: ``with step(txn, "upload:web-1") as s: if not s.done: ...; s.result = x``.
 
     A step completed by an earlier (interrupted) run is not redone: the body
-    sees ``s.done`` and the recorded ``s.result``.  ``start_with`` events are
-    written with ``step_started``, ``s.before_done`` ones with ``step_done``.  A step that raises stays
+    sees ``s.done`` and the recorded ``s.result``.  ``before`` events (e.g. a
+    stage move) and ``start_with`` ones are written in one write around
+    ``step_started``; ``s.before_done`` ones with ``step_done``.  A step that raises stays
     open (the caller fails or compensates the transaction).
     """
     state = txn.state()
@@ -128,7 +130,8 @@ def step(txn: Transaction, name: str, *, start_with: list | None = None):
         yield Step(name, True, state["steps"][name])
         return
     s = Step(name, False, None)
-    txn.record_many([("step_started", {"step": name}, None)] + list(start_with or []))
+    txn.record_many(list(before or []) + [("step_started", {"step": name}, None)]
+                    + list(start_with or []))
     yield s
     txn.record_many(s.before_done + [("step_done", {"step": name, "result": s.result}, None)])
 
