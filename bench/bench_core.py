@@ -63,34 +63,33 @@ def corpus() -> list[str]:
     return out
 
 
-def _statements_per_second(fn, count: int) -> tuple[float, float]:
-    """(median, best) statements/s over PARSE_REPEATS passes.
-
-    The best pass is what the code can do; the median shows what a loaded
-    machine (tests running beside the bench) made of it.
-    """
-    times = []
-    for _ in range(PARSE_REPEATS):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return count / statistics.median(times), count / min(times)
-
-
 def parse_figures(lines: list[str]):
+    """((median, best) line by line, (median, best) as a script, statements).
+
+    The two ways are measured in alternating passes, so a burst of load on the
+    machine hits both alike.  The best pass is what the code can do; the
+    median shows what a loaded machine (tests running beside) made of it.
+    """
     from tetra_repl.language import parse
 
-    per_line = [len(parse(line)) for line in lines]  # warm: grammar loaded, caches filled
-    statements = sum(per_line)
+    statements = sum(len(parse(line)) for line in lines)  # warm: grammar loaded, caches filled
     script = "\n".join(lines)
     assert len(parse(script)) == statements
-
-    def line_by_line():
+    per_line: list[float] = []
+    whole: list[float] = []
+    for _ in range(PARSE_REPEATS):
+        started = time.perf_counter()
         for line in lines:
             parse(line)
+        per_line.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        parse(script)
+        whole.append(time.perf_counter() - started)
 
-    return (_statements_per_second(line_by_line, statements),
-            _statements_per_second(lambda: parse(script), statements), statements)
+    def rates(times):
+        return statements / statistics.median(times), statements / min(times)
+
+    return rates(per_line), rates(whole), statements
 
 
 def startup_figures(runs: int = STARTUP_RUNS) -> tuple[float, float]:
