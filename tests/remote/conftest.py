@@ -1,50 +1,9 @@
-"""Helpers for the remote tests: topology files pointing at the loopback sshd."""
+"""Fixtures of the remote tests (helpers live in sshworld.py)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
-
-
-def toml_value(value) -> str:
-    return json.dumps(value)  # JSON strings, numbers and lists are valid TOML
-
-
-def host_table(name: str, server, **settings) -> str:
-    fields = {"name": name, "host": server.host, "port": server.port, **settings}
-    return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in fields.items()) + " }"
-
-
-class SSHWorld:
-    """A state dir with a known_hosts trusting ``sshd`` and a topology builder."""
-
-    def __init__(self, tetra_dir: Path, home: Path, sshd, keys):
-        self.dir = tetra_dir
-        self.home = home
-        self.sshd = sshd
-        self.keys = keys
-        self.known_hosts = home / "known_hosts"
-        self.known_hosts.touch()
-        self.topology = tetra_dir / "topology.toml"
-
-    def trust(self, server) -> None:
-        server.write_known_hosts(self.known_hosts)
-
-    def write(self, targets: dict[str, list[str]], defaults: dict | None = None,
-              target_settings: dict[str, dict] | None = None, aliases: dict | None = None) -> Path:
-        d = {"user": self.sshd.user, "identity_file": str(self.keys.private),
-             "known_hosts": str(self.known_hosts), "connect_retries": 1, **(defaults or {})}
-        lines = ["[defaults]"] + [f"{k} = {toml_value(v)}" for k, v in d.items()]
-        if aliases:
-            lines += ["", "[aliases]"] + [f"{k} = {toml_value(v)}" for k, v in aliases.items()]
-        for name, hosts in targets.items():
-            lines += ["", f"[targets.{name}]", "hosts = [", *[f"  {h}," for h in hosts], "]"]
-            for k, v in (target_settings or {}).get(name, {}).items():
-                lines.append(f"{k} = {toml_value(v)}")
-        self.topology.write_text("\n".join(lines) + "\n")
-        return self.topology
+from sshworld import SSHWorld, host_table
 
 
 @pytest.fixture

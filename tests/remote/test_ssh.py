@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import host_table
+from sshworld import host_table
 
 from sshd import free_port
 
