@@ -16,8 +16,29 @@ HOSTS = ("web-1", "web-2", "web-3")
 
 
 @pytest.fixture
-def web(sshd, ssh_keys, tmp_path, tetra_dir):  # noqa: F811
-    """A topology: @web = three host entries on the loopback sshd."""
+def health_server(tmp_path):
+    """An HTTP server answering /health (the "service" the hosts check)."""
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (tmp_path / "www").mkdir()
+    (tmp_path / "www" / "health").write_text("ok")
+    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1",
+                             "-d", str(tmp_path / "www")], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    yield f"http://127.0.0.1:{port}/health"
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
+def web(sshd, ssh_keys, tmp_path, tetra_dir, health_server):  # noqa: F811
+    """A topology: @web = three host entries on the loopback sshd; web-2's
+    health URL is dead (port 1), the others' is a live server."""
     known = sshd.write_known_hosts(tmp_path / "known_hosts")
     roots = {h: tmp_path / "hosts" / h for h in HOSTS}
     lines = ["[defaults]", f'user = "{sshd.user}"', f"port = {sshd.port}",
@@ -26,6 +47,11 @@ def web(sshd, ssh_keys, tmp_path, tetra_dir):  # noqa: F811
              "[targets.web]", "hosts = ["]
     for h in HOSTS:
         lines.append(f'  {{ name = "{h}", host = "127.0.0.1", deploy_path = "{roots[h]}" }},')
+    lines += ["]", "", "[targets.svc]", "hosts = ["]
+    for h in HOSTS:
+        url = "http://127.0.0.1:1/health" if h == "web-2" else health_server
+        lines.append(f'  {{ name = "s{h}", host = "127.0.0.1", deploy_path = "{roots[h]}", '
+                     f'health = "{url}" }},')
     lines += ["]", "", "[targets.gone]",
               'hosts = [{ name = "gone-1", host = "127.0.0.1", port = 1 }]']
     (tetra_dir / "topology.toml").write_text("\n".join(lines) + "\n")
@@ -85,3 +111,15 @@ def test_an_unreachable_host_fails_clearly_and_leaves_no_half_state(tetra, tetra
     s = txn_state(tetra_dir, json.loads(tetra("txn", "ls", "--json").stdout)[0]["id"])
     assert s["stage"] == "FAIL" and not s["locks"]
     assert not list((tetra_dir / "locks").glob("*.lock"))
+
+
+def test_a_failing_health_url_on_one_of_three_hosts_rolls_all_three_back(tetra, tmp_path, web):
+    assert tetra("deploy", "@web", str(artifact(tmp_path / "1.tar.gz", "v1"))).returncode == 0
+    good = {h: current(web[h]) for h in HOSTS}
+    r = tetra("deploy", "@svc", str(artifact(tmp_path / "2.tar.gz", "v2")), "--health-timeout", "2")
+    assert r.returncode == 1
+    line = next(l for l in r.stderr.splitlines() if "FAIL" in l)
+    assert "host sweb-2 failed at validate: health http://127.0.0.1:1/health not ok" in line
+    for h in HOSTS:
+        assert f"s{h} (to {good[h]})" in line
+        assert current(web[h]) == good[h] and served(web[h]) == "v1"
