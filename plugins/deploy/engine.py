@@ -90,7 +90,8 @@ def host_ops(hp: HostPlan, artifact: str, config: str | None,
     else:
         src = leader.layout.tarball
         ops += [("upload", P.copy_from(lay, src)), ("verify", P.verify_copy(lay, src))]
-    ops += [("extract", P.extract(lay))]
+    ops += [("extract", P.extract(lay) if leader is None
+             else P.copy_tree(leader.layout.release_dir, lay))]
     if config:
         ops.append(("extract", P.Op("put", local=config,
                                     remote=f"{lay.release_dir}/{Path(config).name.split('_', 1)[-1]}")))
@@ -298,7 +299,9 @@ class Deploy:
         # Leaders first: a follower waits for its leader's upload, so leaders
         # must hold the first fan-out slots.
         hps = sorted(hps, key=lambda hp: lead[hp.name] is not None)
-        self.uploaded = {hp.name: threading.Event() for hp in hps if lead[hp.name] is None}
+        # Leaders signal followers when a step they can reuse is recorded.
+        self.ready = {(hp.name, step): threading.Event() for hp in hps if lead[hp.name] is None
+                      for step in ("verify", "extract")}
         self.lead = lead
         self.fan(hps, self.execute_host)
 
@@ -335,8 +338,9 @@ class Deploy:
         for name in ("prepare", "upload", "verify", "extract", "switch", "restart"):
             if name == "restart" and not hp.restart:
                 continue
-            if name == "extract" and hp.name in getattr(self, "uploaded", {}):
-                self.uploaded[hp.name].set()  # verify is recorded: followers may copy it
+            for step in ("verify", "extract"):  # recorded by now: followers may reuse it
+                if f"{step}:{hp.name}" in txn.state()["steps"] and (hp.name, step) in self.ready:
+                    self.ready[(hp.name, step)].set()
             with lifecycle.step(txn, f"{name}:{hp.name}") as s, self.batching(s):
                 if s.done:
                     continue
@@ -347,7 +351,7 @@ class Deploy:
                     s.result = {"previous": Path(out).name if out else None}
                 elif name == "upload":
                     leader = self.lead.get(hp.name)
-                    if leader is not None and self._leader_ready(leader):
+                    if leader is not None and self._leader_ready(leader, "verify"):
                         src = leader.layout.tarball
                         self.say(f"[{hp.name}] same machine as {leader.name}: {lay.tarball} "
                                  f"from {src}")
@@ -372,7 +376,15 @@ class Deploy:
                                           f"≠ artifact {self.sha()}")
                     s.result = {"sha256": got[0]}
                 elif name == "extract":
-                    self.run_op(hp, name, P.extract(lay))
+                    leader = self.lead.get(hp.name)
+                    if leader is not None and self._leader_ready(leader, "extract"):
+                        # Same machine: copy the tree the leader unpacked from
+                        # the same verified file (a copy is far cheaper than gunzip).
+                        self.run_op(hp, name, P.copy_tree(leader.layout.release_dir, lay))
+                        s.result = {"copied_from": leader.name}
+                    else:
+                        self.checkpoint()
+                        self.run_op(hp, name, P.extract(lay))
                     if config:
                         dest = f"{lay.release_dir}/{Path(config).name.split('_', 1)[-1]}"
                         self.run_op(hp, name, P.Op("put", local=config, remote=dest))
@@ -393,10 +405,10 @@ class Deploy:
         finally:
             self._tl.batch = None
 
-    def _leader_ready(self, leader: HostPlan) -> bool:
-        """Wait for the leader's verified upload; False if it did not make it."""
-        done = lambda: f"verify:{leader.name}" in self.txn.state()["steps"]  # noqa: E731
-        event = self.uploaded.get(leader.name)
+    def _leader_ready(self, leader: HostPlan, step: str) -> bool:
+        """Wait until the leader has recorded ``step``; False if it never will."""
+        done = lambda: f"{step}:{leader.name}" in self.txn.state()["steps"]  # noqa: E731
+        event = self.ready.get((leader.name, step))
         while not done():
             if self.abort.is_set() or self.cancel.is_set():
                 return False

@@ -95,6 +95,13 @@ def extract(lay: Layout) -> Op:
                                   f"mv -- {q(part)} {q(rel)}"])
 
 
+def copy_tree(source: str, lay: Layout) -> Op:
+    """The release as a copy of one unpacked on the same machine (re-runnable)."""
+    part, rel = lay.release_dir + ".part", lay.release_dir
+    return Op("run", ["sh", "-c", f"set -e; rm -rf -- {q(part)} {q(rel)}; cp -a -- {q(source)} {q(part)}; "
+                                  f"mv -- {q(part)} {q(rel)}"])
+
+
 def link(lay: Layout, release: str) -> Op:
     """Step 1 of the switch: a new symlink beside ``current`` (relative target)."""
     return Op("run", ["ln", "-sfn", f"releases/{release}", lay.tmp_link()])
