@@ -9,6 +9,7 @@ error messages, and the entry point :func:`parse`.
 from __future__ import annotations
 
 import re
+import threading
 from functools import lru_cache
 
 from ..errors import ParseError
@@ -62,8 +63,8 @@ def parse(text: str, *, first_line: int = 1) -> list[Statement]:
     True
     """
     parser = _parser()
-    _State.text = text
-    _State.first_line = first_line
+    _state.text = text
+    _state.first_line = first_line
     try:
         return parser.parse(text)
     except ParseError:
@@ -76,11 +77,9 @@ def parse(text: str, *, first_line: int = 1) -> list[Statement]:
         raise
 
 
-class _State:
-    """Text being parsed, for the transformer's error messages (one parse at a time)."""
-
-    text = ""
-    first_line = 1
+# The text being parsed, for positions in messages.  Per thread: the shell's
+# completer parses on a worker thread while a statement may be parsed on the main one.
+_state = threading.local()
 
 
 def _source_line(text: str, offset: int) -> str:
@@ -181,8 +180,8 @@ def _classify(text: str, column: int, offset: int, passthrough: bool) -> Arg:
         m = _SYMBOL.match(text)
         if m is None:
             raise ParseError(
-                f"invalid target {text!r}", line=_State.text.count("\n", 0, offset) + _State.first_line,
-                column=column, source_line=_source_line(_State.text, offset),
+                f"invalid target {text!r}", line=_state.text.count("\n", 0, offset) + _state.first_line,
+                column=column, source_line=_source_line(_state.text, offset),
                 hint="targets look like @staging, @prod:web, @prod[web-1] or @prod[0]")
         sel = m.group("sel")
         return Symbol(m.group("name"), m.group("role"),
