@@ -266,12 +266,14 @@ def txn_rebuild(ctx, args):
 
 
 @plugin.command("txn verify", help="Check the log and that state.json matches its replay",
-                params=[ID], options=[Option("--json", type="bool")])
+                params=[ID], options=[Option("--all", type="bool", help="every transaction"),
+                                      Option("--json", type="bool")],
+                examples=["txn verify", "txn verify --all"])
 def txn_verify(ctx, args):
     from tetra_repl.ttm import lifecycle
 
     store, _ = _lib(ctx)
-    txns = [open_txn(ctx, args.id)]
+    txns = store.all() if args.all else [open_txn(ctx, args.id)]
     bad = 0
     for txn in txns:
         v = lifecycle.verify(txn)
@@ -288,8 +290,9 @@ def txn_verify(ctx, args):
                 ctx.out(f"  note: {n}")
         bad += not v.ok
     if bad:
-        raise CommandError(f"txn verify: {txns[0].id} failed verification",
-                           hint=f"'txn rebuild {txns[0].id}' repairs a torn last line or a lagging state.json")
+        failed = [t.id for t in txns if not lifecycle.verify(t).ok]
+        raise CommandError(f"txn verify: {len(failed)} transaction(s) failed: {', '.join(failed)}",
+                           hint=f"'txn rebuild {failed[0]}' repairs a torn last line")
 
 
 def _module_hooks(ctx) -> dict:
