@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-TETRA = str(Path(sys.executable).with_name("tetra"))
+from tetra_testing import TETRA
 
 pytest_plugins: list[str] = ["sshd"]
 

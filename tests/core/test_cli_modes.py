@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import TETRA
+from tetra_testing import TETRA
 
 
 def test_dash_c_runs_statements_in_order(tetra):
