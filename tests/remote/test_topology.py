@@ -253,3 +253,12 @@ def test_ssh_config_include_is_followed(tetra, tmp_path):
     plan = plan_of(tetra, "@app", cfg)
     host = plan["hosts"][0]
     assert (host["hostname"], host["port"], host["user"]) == ("10.2.3.4", 2022, "everyone")
+
+
+def test_unreadable_ssh_config_is_one_clear_line(tetra, tmp_path):
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text("Host bad\n    Port\n")
+    r = tetra("--ssh-config", str(cfg), "-c", "@bad true")
+    assert r.returncode == 1
+    assert f"{cfg}: cannot read ssh_config: Unparsable line Port" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -66,11 +66,17 @@ class SSHConfigFile:
         self._refresh()
         if not self._stamp:
             return {"hostname": None, "settings": {}, "raw": {}}
-        if self._config is None:
-            from paramiko.config import SSHConfig
+        try:
+            if self._config is None:
+                from paramiko.config import SSHConfig
 
-            self._config = SSHConfig.from_text(self._text)
-        raw = dict(self._config.lookup(name))
+                self._config = SSHConfig.from_text(self._text)
+            raw = dict(self._config.lookup(name))
+        except Exception as exc:  # paramiko's ConfigParseError and friends
+            from .loader import TopologyError
+
+            raise TopologyError(f"{self.path}: cannot read ssh_config: {exc}",
+                                hint="fix the file, or pass --ssh-config FILE") from None
         settings: dict[str, Any] = {}
         for key, setting in _MAPPED.items():
             if key in raw:
