@@ -123,3 +123,27 @@ def test_a_failing_health_url_on_one_of_three_hosts_rolls_all_three_back(tetra, 
     for h in HOSTS:
         assert f"s{h} (to {good[h]})" in line
         assert current(web[h]) == good[h] and served(web[h]) == "v1"
+
+
+def test_a_deploy_killed_mid_switch_on_ssh_is_switched_back_by_txn_fail(tetra, tetra_dir, tmp_path, web):
+    assert tetra("deploy", "@web", str(artifact(tmp_path / "1.tar.gz", "v1"))).returncode == 0
+    good = {h: current(web[h]) for h in HOSTS}
+    r = tetra("deploy", "@web", str(artifact(tmp_path / "2.tar.gz", "v2")), "--parallel", "1",
+              env={"TETRA_CRASH_AT": "deploy.switch.mid@2"})  # web-1 switched, web-2 half
+    assert r.returncode == 137
+    row = json.loads(tetra("txn", "ls", "--json").stdout)[0]
+    assert row["display_stage"] == "interrupted"
+    assert served(web["web-1"]) == "v2" and served(web["web-2"]) == "v1"
+    r = tetra("txn", "fail", row["id"], "abandoned after crash")
+    assert r.returncode == 0, r.stderr
+    for h in HOSTS:
+        assert current(web[h]) == good[h] and served(web[h]) == "v1"
+    assert txn_state(tetra_dir, row["id"])["stage"] == "FAIL"
+
+
+def test_txn_exec_runs_on_every_host_with_prefixed_output(tetra, web):
+    r = tetra("-c", 'txn new "look" @web; txn resolve; txn exec -- printf "%s\\n" "$(id)"; '
+                    "txn validate -- true; txn commit")
+    assert r.returncode == 0, r.stderr
+    for h in HOSTS:
+        assert f"[{h}] $(id)" in r.stdout  # one argument, quoted: no remote expansion
