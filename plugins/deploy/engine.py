@@ -21,6 +21,9 @@ from tetra_repl.ttm.leases import Locked
 from . import plan as P
 
 
+RENEW = 600.0  # seconds between lease renewals during a long deploy (TTL is 3600)
+
+
 class HostFailure(TetraError):
     """One host failed one step."""
 
@@ -119,6 +122,7 @@ class Deploy:
         self.failures: list[HostFailure] = []
         self.params = txn.state()["params"]
         self._tl = threading.local()  # per host thread: events held for step_done
+        self._renew_lock, self._renewed = threading.Lock(), time.monotonic()
 
     # -- helpers ------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -195,6 +199,8 @@ class Deploy:
         return hp.layout.release
 
     def checkpoint(self) -> None:
+        """Between steps: stop if cancelled or another host failed; keep leases fresh."""
+        self._renew_leases()
         if self.cancel.is_set():
             raise TetraError("cancelled")
         if self.abort.is_set():
@@ -395,6 +401,16 @@ class Deploy:
                     self.say(f"[{hp.name}] current → releases/{lay.release}")
                 elif name == "restart":
                     self.run_op(hp, name, P.restart(lay, hp.restart))
+
+    def _renew_leases(self) -> None:
+        """A deploy longer than a lease's TTL must not lose its hosts: renew
+        them (same transaction re-takes its own lease) every RENEW seconds."""
+        with self._renew_lock:
+            if time.monotonic() - self._renewed < RENEW:
+                return
+            self._renewed = time.monotonic()
+        for host in self.txn.state()["locks"]:
+            self.leases.acquire(host, self.txn.id)
 
     @contextmanager
     def batching(self, s):
