@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 
 from . import sshconnect
-from .base import ConnectionLost, Connector, ConnectorError, RunResult
+from .base import ConnectionLost, Connector, ConnectorError, RunResult, TransferError
 from .streams import LineSplitter, not_found_in, quote_command
 
 _PID_LINE = re.compile(rb"^tetra-pid:(\d+)\n", re.M)
@@ -241,8 +241,15 @@ class SSHConnector(Connector):
         if self._sftp is None or self._sftp.sock.closed:
             import paramiko
 
-            self._sftp = paramiko.SFTPClient.from_transport(
-                transport, window_size=sshconnect.WINDOW, max_packet_size=sshconnect.MAX_PACKET)
+            try:
+                self._sftp = paramiko.SFTPClient.from_transport(
+                    transport, window_size=sshconnect.WINDOW,
+                    max_packet_size=sshconnect.MAX_PACKET)
+            except Exception as exc:
+                if not transport.is_active():
+                    raise self._lost("the SFTP start") from None
+                raise TransferError(f"{self.host}: the server offers no SFTP ({exc})",
+                                    hint="enable 'Subsystem sftp' in the host's sshd_config") from None
         return self._sftp
 
     def put(self, local_path: str, remote_path: str, *, progress=None) -> str:

@@ -74,6 +74,13 @@ def connect(host, tunnel=None):
                     hint=_connect_hint(host, exc.reason)) from None
             time.sleep(delay * random.uniform(0.5, 1.5))  # jitter spreads a fleet's retries
             delay = min(delay * 2, 5.0)
+        except ConnectorError:
+            raise
+        except (ImportError, MemoryError):
+            raise
+        except Exception as exc:  # anything paramiko raises that is not classified above
+            raise ConnectError(f"{host.name}: cannot connect to {host.hostname}:{host.port}: "
+                               f"{type(exc).__name__}: {exc}") from None
     raise AssertionError("unreachable")
 
 
