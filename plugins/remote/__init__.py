@@ -15,9 +15,21 @@ _TIMEOUT = Option("--timeout", type="float", metavar="S",
 _PARALLEL = Option("--parallel", type="int", metavar="N", help="at most N hosts at once")
 
 
+def _topology_keys() -> str:
+    from tetra_repl.topology.schema import SETTINGS
+
+    rows = [f"  {s.name:<20} {s.help}" + (f": {' | '.join(s.choices)}" if s.choices else "")
+            + (f" (default {s.default})" if s.default is not None else "")
+            for s in SETTINGS.values()]
+    return ("Targets come from DIR/topology.toml (or --topology FILE; JSON works too): "
+            "[defaults], [aliases] and [targets.NAME] with hosts = [...]; a host is a name "
+            "or { name, host, roles, ... }.  Settings merge defaults < ssh_config < target "
+            "< host.  Keys:\n" + "\n".join(rows))
+
+
 @plugin.command("targets", help="List targets, their roles and hosts",
                 options=[Option("--json", type="bool", help="as a JSON object")],
-                examples=["targets", "targets --json"])
+                examples=["targets", "targets --json"], description=_topology_keys())
 def targets(ctx, args):
     from . import commands
 
