@@ -165,11 +165,11 @@ def transfer(ctx, args, verb: str):
         connector = pool.get(host)
         report = (lambda done, total: progress.update(host.name, done, total)) if progress else None
         if verb == "put":
-            digest = connector.put(args.local, args.remote, progress=report)
+            digest = connector.put(args.local, args.remote, progress=report, cancel=cancel)
             dest = args.remote
         else:
             dest = _local_dest(args.local, host.name, args.remote, many)
-            digest = connector.get(args.remote, dest, progress=report)
+            digest = connector.get(args.remote, dest, progress=report, cancel=cancel)
         size = os.path.getsize(os.path.expanduser(args.local if verb == "put" else dest))
         return {"ok": True, "sha256": digest, "bytes": size, "path": dest,
                 "seconds": time.monotonic() - started}

@@ -433,3 +433,23 @@ def test_resolve_connect_reports_a_failing_host_with_its_hint(tetra, world):
     assert r.returncode == 1
     assert "7  connector  s1  ssh  FAILED: s1: unknown host key" in r.stdout
     assert "hint: if that fingerprint is right: ssh-keyscan" in r.stdout
+
+
+def test_ctrl_c_during_an_upload_stops_it_and_leaves_no_partial_file(tetra_env, world, tmp_path):
+    src = tmp_path / "sparse.bin"
+    with open(src, "wb") as f:
+        f.truncate(4 * 1024 ** 3)  # 4 GB of holes: far longer to send than to wait for
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    proc = _start(tetra_env, f"put @one {src} {dest}/")
+    try:
+        deadline = time.monotonic() + 20
+        while not any(dest.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the temp file appears once the upload runs
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert list(dest.iterdir()) == []

@@ -77,12 +77,15 @@ class Connector(ABC):
 
     @abstractmethod
     def put(self, local_path: str, remote_path: str, *,
-            progress: ProgressCallback | None = None) -> str:
-        """Upload a file; verify it arrived intact; return its sha256 hex digest."""
+            progress: ProgressCallback | None = None,
+            cancel: threading.Event | None = None) -> str:
+        """Upload a file; verify it arrived intact; return its sha256 hex digest.
+        Setting ``cancel`` stops it (raising Cancelled) and leaves no partial file."""
 
     @abstractmethod
     def get(self, remote_path: str, local_path: str, *,
-            progress: ProgressCallback | None = None) -> str:
+            progress: ProgressCallback | None = None,
+            cancel: threading.Event | None = None) -> str:
         """Download a file; verify it; return its sha256 hex digest."""
 
     def close(self) -> None:

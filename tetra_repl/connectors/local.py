@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Sequence
 
-from .base import Connector, ProgressCallback, RunResult, TransferError
+from .base import Cancelled, Connector, ProgressCallback, RunResult, TransferError
 from .streams import CHUNK, LineSplitter, temp_name
 
 KILL_GRACE_S = 2.0
@@ -71,12 +71,12 @@ class LocalConnector(Connector):
                          time.monotonic() - started, error)
 
     def put(self, local_path: str, remote_path: str, *,
-            progress: ProgressCallback | None = None) -> str:
-        return _copy(local_path, remote_path, progress, self.host, "put")
+            progress: ProgressCallback | None = None, cancel=None) -> str:
+        return _copy(local_path, remote_path, progress, self.host, "put", cancel)
 
     def get(self, remote_path: str, local_path: str, *,
-            progress: ProgressCallback | None = None) -> str:
-        return _copy(remote_path, local_path, progress, self.host, "get")
+            progress: ProgressCallback | None = None, cancel=None) -> str:
+        return _copy(remote_path, local_path, progress, self.host, "get", cancel)
 
 
 def _pump(stream, splitter: LineSplitter) -> None:
@@ -109,7 +109,7 @@ def _end_group(proc: subprocess.Popen) -> None:
             continue
 
 
-def _copy(source: str, dest: str, progress, host: str, verb: str) -> str:
+def _copy(source: str, dest: str, progress, host: str, verb: str, cancel=None) -> str:
     """Copy with a sha256 of what was written, into a temp file renamed at the end."""
     source = os.path.expanduser(source)
     dest = os.path.expanduser(dest)
@@ -129,6 +129,8 @@ def _copy(source: str, dest: str, progress, host: str, verb: str) -> str:
     try:
         with open(source, "rb") as src, open(tmp, "wb") as dst:
             while chunk := src.read(CHUNK):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled(f"{verb}: {host}: cancelled")
                 dst.write(chunk)
                 digest.update(chunk)
                 done += len(chunk)

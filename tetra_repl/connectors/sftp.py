@@ -15,7 +15,7 @@ import shlex
 import stat
 import threading
 
-from .base import ConnectionLost, TransferError
+from .base import Cancelled, ConnectionLost, TransferError
 from .streams import temp_name
 
 REQUEST = 64 * 1024  # two SSH packets a request: fewer acks to parse than paramiko's 32 KiB
@@ -49,7 +49,7 @@ def _is_dir(sftp, path: str) -> bool:
         return False
 
 
-def upload(connector, local_path: str, remote_path: str, progress=None) -> str:
+def upload(connector, local_path: str, remote_path: str, progress=None, cancel=None) -> str:
     local = os.path.expanduser(local_path)
     if not os.path.isfile(local):
         raise TransferError(f"put: no such local file: {local_path}")
@@ -65,7 +65,8 @@ def upload(connector, local_path: str, remote_path: str, progress=None) -> str:
     total = os.path.getsize(local)
     digest = hashlib.sha256()
     try:
-        _write_pipelined(sftp, local, tmp, total, digest, progress)
+        _write_pipelined(sftp, local, tmp, total, digest, progress,
+                         _checker(connector, "put", cancel))
         sftp.chmod(tmp, stat.S_IMODE(os.stat(local).st_mode))
         theirs = remote_sha256(connector, tmp)
         mine = digest.hexdigest()
@@ -91,7 +92,16 @@ def upload(connector, local_path: str, remote_path: str, progress=None) -> str:
         raise
 
 
-def _write_pipelined(sftp, local: str, tmp: str, total: int, digest, progress) -> None:
+def _checker(connector, verb: str, cancel):
+    """A function that raises Cancelled once ``cancel`` is set (Ctrl-C)."""
+    def check() -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{verb}: {connector.host}: cancelled")
+    return check
+
+
+def _write_pipelined(sftp, local: str, tmp: str, total: int, digest, progress,
+                     check=lambda: None) -> None:
     """Many large write requests in flight; acks read only when the window is full."""
     from collections import deque
 
@@ -106,6 +116,7 @@ def _write_pipelined(sftp, local: str, tmp: str, total: int, digest, progress) -
         offset = 0
         with open(local, "rb") as f:
             while chunk := f.read(REQUEST):
+                check()
                 digest.update(chunk)
                 pending.append(sftp._async_request(type(None), CMD_WRITE, handle,
                                                    int64(offset), chunk))
@@ -125,7 +136,8 @@ def _write_pipelined(sftp, local: str, tmp: str, total: int, digest, progress) -
         handle_file.close()
 
 
-def _read_pipelined(sftp, source: str, total: int, out, digest, progress) -> int:
+def _read_pipelined(sftp, source: str, total: int, out, digest, progress,
+                    check=lambda: None) -> int:
     """Read requests kept ``MAX_IN_FLIGHT`` ahead, answers taken in order
     (paramiko's prefetch slows down badly on large files)."""
     from collections import deque
@@ -145,6 +157,7 @@ def _read_pipelined(sftp, source: str, total: int, out, digest, progress) -> int
                 offset += size
             if not pending:
                 break
+            check()
             t, msg = sftp._read_response(pending.popleft())
             if t != CMD_DATA:
                 break  # EOF: the file shrank while we read it
@@ -159,7 +172,7 @@ def _read_pipelined(sftp, source: str, total: int, out, digest, progress) -> int
     return done
 
 
-def download(connector, remote_path: str, local_path: str, progress=None) -> str:
+def download(connector, remote_path: str, local_path: str, progress=None, cancel=None) -> str:
     host = connector.host
     sftp = connector.sftp()
     source = _remote(remote_path)
@@ -188,7 +201,8 @@ def download(connector, remote_path: str, local_path: str, progress=None) -> str
     done = 0
     try:
         with open(tmp, "wb") as out:
-            done = _read_pipelined(sftp, source, total, out, digest, progress)
+            done = _read_pipelined(sftp, source, total, out, digest, progress,
+                                   _checker(connector, "get", cancel))
             out.flush()
             os.fsync(out.fileno())
         hasher.join()

@@ -252,17 +252,17 @@ class SSHConnector(Connector):
                                     hint="enable 'Subsystem sftp' in the host's sshd_config") from None
         return self._sftp
 
-    def put(self, local_path: str, remote_path: str, *, progress=None) -> str:
+    def put(self, local_path: str, remote_path: str, *, progress=None, cancel=None) -> str:
         from .sftp import upload
 
         with self._sftp_lock:
-            return upload(self, local_path, remote_path, progress)
+            return upload(self, local_path, remote_path, progress, cancel)
 
-    def get(self, remote_path: str, local_path: str, *, progress=None) -> str:
+    def get(self, remote_path: str, local_path: str, *, progress=None, cancel=None) -> str:
         from .sftp import download
 
         with self._sftp_lock:
-            return download(self, remote_path, local_path, progress)
+            return download(self, remote_path, local_path, progress, cancel)
 
 
 def _exit_of(chan) -> tuple[int | None, str | None]:
