@@ -168,7 +168,12 @@ def fail_hook(ctx, txn, reason: str):
     if state["tes_plan"] is not None and state["stage"] not in states.TERMINAL:
         try:
             res = run.assemble()
-            rolled, problems = compensate(run, host_plans(ctx.session, res.hosts, txn.id, run.params))
+            hps = host_plans(ctx.session, res.hosts, txn.id, run.params)
+            touched = [hp.name for hp in hps if f"prepare:{hp.name}" in state["steps"]]
+            if touched:  # never switch a host another live transaction now holds
+                lifecycle.take_leases(txn, session_leases(ctx.session), touched,
+                                      label=state["target"])
+            rolled, problems = compensate(run, hps)
             for host, prev in rolled:
                 ctx.out(f"{host}: rolled back to {prev or '(no release)'}")
             for p in problems:
