@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from sshworld import host_table
+from sshworld import host_table, world  # noqa: F401  (fixture)
 
 from sshd import free_port
 
