@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 
-from conftest import TETRA
+from tetra_testing import TETRA
 from deploy_helpers import artifact, current, releases, served, txn_events, txn_state
 
 

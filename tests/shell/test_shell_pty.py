@@ -15,8 +15,7 @@ from pathlib import Path
 import pexpect
 import pytest
 
-# not `from conftest import TETRA`: with several conftest.py files that name is ambiguous
-TETRA = str(Path(sys.executable).with_name("tetra"))
+from tetra_testing import TETRA
 
 PROMPT = "▸"
 CPR_REQUEST = re.escape("\x1b[6n")

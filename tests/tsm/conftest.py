@@ -5,10 +5,6 @@ from __future__ import annotations
 import pytest
 from tsm_helpers import TETRA, Tsm, cleanup, free_port
 
-# pytest keeps one module named "conftest": whichever folder's conftest loaded
-# last answers other folders' "from conftest import TETRA", so provide it too.
-__all__ = ["TETRA"]
-
 
 @pytest.fixture
 def tsm(tetra, tetra_dir):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import TETRA
+from tetra_testing import TETRA
 from ttm_helpers import all_ids, events, state, txn_dir
 
 FLOW = ('txn new "crash me" @local; txn ctx {art}; txn resolve; txn exec -- true; '

@@ -12,7 +12,7 @@ import sys
 import textwrap
 import time
 
-from conftest import TETRA
+from tetra_testing import TETRA
 from ttm_helpers import events, state
 
 RACER = textwrap.dedent("""

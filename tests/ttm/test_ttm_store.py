@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import TETRA
+from tetra_testing import TETRA
 from ttm_helpers import all_ids, events, state, txn_dir
 
 FLOW = ('txn new "deploy api" @local; txn ctx {art} --kind artifact; txn resolve; '
