@@ -20,13 +20,12 @@ colour on do.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pygments.lexer import RegexLexer, bygroups, default, include
 from pygments.style import Style
-from pygments.token import (Comment, Error, Name, Operator, Punctuation, String, Text, Token,
-                            Whitespace)
+from pygments.token import (Comment, Error, Name, Operator, Punctuation, String, Text, Whitespace)
 
 __all__ = ["TetraLexer", "TetraStyle", "highlight_ansi", "words_before", "TokenWord",
            "COMMAND", "SYMBOL", "ROLE", "SELECTOR", "FLAG", "ASSIGN", "VARIABLE",

@@ -118,7 +118,6 @@ def repair(store: Store, findings: list[dict], publish) -> list[dict]:
         if f["repair"] is None:
             done.append({**f, "result": "needs you"})
             continue
-        name = f["name"]
         try:
             result = _repair_one(store, f, publish)
         except OSError as exc:

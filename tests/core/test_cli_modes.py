@@ -163,7 +163,6 @@ def test_internal_errors_show_no_traceback_unless_debug(tetra, tetra_dir):
 
 def test_interrupted_command_exits_130(tetra_env, tetra_dir):
     import signal
-    import time
 
     plugins = tetra_dir / "plugins"
     plugins.mkdir()

@@ -8,9 +8,7 @@ changed, so typed text reaches the pty in pieces.
 from __future__ import annotations
 
 import re
-import sys
 import textwrap
-from pathlib import Path
 
 import pexpect
 import pytest

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from tsm_helpers import TETRA, Tsm, cleanup, free_port
+from tsm_helpers import Tsm, cleanup, free_port
 
 
 @pytest.fixture
