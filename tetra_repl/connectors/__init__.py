@@ -11,8 +11,14 @@ Public API (other code calls these):
     check_hosts(session, plan) -> {host name: {"ok", "ms", "error", ...}}
         A live check of every host of a plan (``resolve --connect``).
     Connector.run(command, *, timeout, on_stdout, on_stderr, cancel, capture) -> RunResult
-    Connector.put(local, remote, *, progress) -> sha256 hex
-    Connector.get(remote, local, *, progress) -> sha256 hex
+        ``command`` a list (each word shell-quoted: one argument each) or a
+        string (a script run by ``sh -c``).  Timeout/cancel end the command's
+        process group on the host.  A lost connection is ``RunResult.error``
+        "connection lost …" with ``exit_status`` None, never -1.
+    Connector.put(local, remote, *, progress, cancel) -> sha256 hex
+    Connector.get(remote, local, *, progress, cancel) -> sha256 hex
+        Verified against the host's sha256, written to a temp name and renamed,
+        so the destination is never partial.  ``progress(done, total)``.
 
 Errors (connectors.base): ConnectorError > HostKeyError, AuthError,
 ConnectError, ConnectionLost, TransferError, Cancelled.  Importing this
