@@ -120,7 +120,8 @@ def fan_out(report, server, keys, known) -> None:
         ours.append(took)
         for _ in range(5):
             t = time.perf_counter()
-            assert tetra_fan_out(hosts, lambda h: pool.get(h).run(["true"]), parallel=HOSTS).ok
+            assert tetra_fan_out(hosts, lambda h, pool=pool: pool.get(h).run(["true"]),
+                                 parallel=HOSTS).ok
             repeated.append(time.perf_counter() - t)
         pool.close()
         theirs.append(theirs_cold())

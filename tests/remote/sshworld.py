@@ -1,15 +1,11 @@
 """Helpers for the remote tests: topology files pointing at the loopback sshd.
-
-Test modules import the ``world`` fixture from here (no conftest.py in this
-directory: other areas import the root conftest by name).
+(No conftest.py in this directory: one conftest module per run.)
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import pytest
 
 
 def toml_value(value) -> str:
@@ -49,11 +45,3 @@ class SSHWorld:
                 lines.append(f"{k} = {toml_value(v)}")
         self.topology.write_text("\n".join(lines) + "\n")
         return self.topology
-
-
-@pytest.fixture
-def world(tetra_dir, tmp_path, sshd, ssh_keys):
-    w = SSHWorld(tetra_dir, tmp_path / "home", sshd, ssh_keys)
-    w.trust(sshd)
-    w.write({"one": [host_table("s1", sshd)]})
-    return w

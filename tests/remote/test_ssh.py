@@ -12,11 +12,19 @@ from pathlib import Path
 
 import psutil
 import pytest
-from sshworld import host_table, world  # noqa: F401  (fixture)
+from sshworld import SSHWorld, host_table
 
 from sshd import free_port
 
 pytestmark = pytest.mark.ssh
+
+
+@pytest.fixture
+def world(tetra_dir, tmp_path, sshd, ssh_keys):
+    w = SSHWorld(tetra_dir, tmp_path / "home", sshd, ssh_keys)
+    w.trust(sshd)
+    w.write({"one": [host_table("s1", sshd)]})
+    return w
 
 
 def _alive_with(marker: str) -> list:
@@ -135,7 +143,7 @@ def test_accept_new_records_the_key_once(tetra, world):
     r = tetra("-c", "@one true; @one true")
     assert r.returncode == 0, r.stderr
     assert world.known_hosts.read_text() == world.sshd.host_key_line
-    assert f"recorded ssh-ed25519 SHA256:" in r.stderr
+    assert "recorded ssh-ed25519 SHA256:" in r.stderr
     assert f"for [127.0.0.1]:{world.sshd.port} in {world.known_hosts}" in r.stderr
 
 
