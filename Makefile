@@ -18,7 +18,7 @@ $(BIN)/python:
 # is what runs; byte-compiled because an editable install is not (and
 # PYTHONDONTWRITEBYTECODE may be set), which would add ~20 ms to every start.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test]'
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)

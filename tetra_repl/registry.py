@@ -80,9 +80,9 @@ class Registry:
         if self._discovered:
             return
         self._discovered = True
-        from importlib.metadata import entry_points
+        from .entrypoints import entry_points
 
-        for ep in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
+        for ep in entry_points(ENTRY_POINT_GROUP):
             self._load(ep.name, f"entry point {ep.value}", ep.load, warn)
         if plugin_dir is not None and plugin_dir.is_dir():
             for path in sorted(plugin_dir.glob("*.py")):

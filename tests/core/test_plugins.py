@@ -66,3 +66,20 @@ def test_a_plugin_command_clashing_with_core_is_refused_not_overridden(tetra, te
     assert r.stdout == "safe\n"
     r = tetra("-c", "plugins")
     assert "FAILED  evil" in r.stdout and "already defined" in r.stdout
+
+
+def test_a_third_party_distribution_registers_through_the_entry_point_group(tetra, tmp_path):
+    site = tmp_path / "site"
+    (site / "hello_tetra-1.0.dist-info").mkdir(parents=True)
+    (site / "hello_tetra-1.0.dist-info" / "entry_points.txt").write_text(
+        "[console_scripts]\nnot-ours = x:y\n\n[tetra_repl.plugins]\nhello = hello_tetra.plug:plugin\n")
+    (site / "hello_tetra").mkdir()
+    (site / "hello_tetra" / "__init__.py").write_text("")
+    (site / "hello_tetra" / "plug.py").write_text(
+        "from tetra_repl.plugin import Plugin\nplugin = Plugin('hello', help='third party')\n"
+        "@plugin.command('hello', help='say hello')\ndef hello(ctx, args):\n    ctx.out('hello from a wheel')\n")
+    r = tetra("-c", "hello", env={"PYTHONPATH": str(site)})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "hello from a wheel\n"
+    r = tetra("-c", "plugins", env={"PYTHONPATH": str(site)})
+    assert "loaded  hello" in r.stdout and "entry point hello_tetra.plug:plugin" in r.stdout
