@@ -245,15 +245,28 @@ def execute(statement: Statement, session) -> int:
     spec, skip = find_command(statement, session.registry)
     args = bind(spec, statement, skip, session)
     ctx = Context(session, spec, statement)
+    # Statements on a target go through the transaction runner, in the
+    # background or not: one lane per target keeps their order (a foreground
+    # deploy waits for a background one on the same target instead of racing
+    # it for the lease); different targets run concurrently.
+    target = next((a for a in statement.args if isinstance(a, Symbol)), None)
+    description = statement.source or spec.name
     if statement.background:
-        # Statements on a target go through the transaction runner: one lane
-        # per target keeps their order; different targets run concurrently.
-        target = next((a for a in statement.args if isinstance(a, Symbol)), None)
-        job = session.jobs.start(statement.source or spec.name, lambda: _call(spec, ctx, args),
+        job = session.jobs.start(description, lambda: _call(spec, ctx, args),
                                  key=target.name if target is not None else None)
         session.err(f"[{job.id}] started: {job.description}")
         return 0
-    return _call(spec, ctx, args)
+    if target is None:
+        return _call(spec, ctx, args)  # the runner is not even imported
+    from .ttm import runner
+
+    def waiting(work) -> None:
+        session.err(f"tetra: @{work.key} is busy with earlier work; waiting for its turn"
+                    " (Ctrl-C gives up)")
+
+    # Runs in this thread once its turn comes: Ctrl-C reaches it as it always did.
+    return runner.run_here(session, runner.Work(target.name, lambda cancel: _call(spec, ctx, args),
+                                                description), on_wait=waiting)
 
 
 def _call(spec: CommandSpec, ctx: Context, args: Args) -> int:

@@ -149,3 +149,97 @@ def test_a_changed_topology_file_is_delivered_through_the_hand_off(tmp_path):
         assert (first.generation, second.generation) == (0, 1)
     finally:
         session.close()
+
+
+# -- foreground work: run_here --------------------------------------------------
+
+def test_foreground_work_waits_for_earlier_work_on_its_target_and_runs_in_the_caller(runner):
+    log, gate = [], threading.Event()
+    runner.submit(Work("@a", lambda cancel: (gate.wait(10), log.append("background"))))
+    waited = []
+    threading.Timer(0.3, gate.set).start()
+    result = runner.run_here(Work("@a", lambda cancel: (log.append("foreground"),
+                                                        threading.get_ident())[1]),
+                             on_wait=lambda w: waited.append(w.behind))
+    assert log == ["background", "foreground"]
+    assert result == threading.get_ident()  # ran on this thread
+    assert waited == [1]
+
+
+def test_work_submitted_after_foreground_work_waits_for_it_to_end(runner):
+    log = []
+    later = []
+
+    def foreground(cancel):
+        log.append("fg start")
+        later.append(runner.submit(Work("@a", lambda cancel: log.append("after"))))
+        threading.Event().wait(1.0)  # several of the lane's polls
+        log.append("fg end")
+        return 7
+
+    assert runner.run_here(Work("@a", foreground)) == 7
+    assert later[0].done.wait(10)
+    assert log == ["fg start", "fg end", "after"]
+
+
+def test_foreground_work_on_another_target_does_not_wait(runner):
+    gate = threading.Event()
+    busy = runner.submit(Work("@a", lambda cancel: gate.wait(10)))
+    try:
+        assert runner.run_here(Work("@b", lambda cancel: "b"),
+                               on_wait=lambda w: pytest.fail("waited")) == "b"
+        assert not busy.done.is_set()
+    finally:
+        gate.set()
+
+
+def test_foreground_errors_reach_the_caller_and_the_lane_goes_on(runner):
+    def boom(cancel):
+        raise KeyboardInterrupt
+
+    work = Work("@a", boom)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_here(work)
+    assert work.cancel.is_set() and work.done.is_set()
+    assert runner.submit(Work("@a", lambda cancel: "next")).done.wait(10)
+
+
+def test_interrupted_while_waiting_for_its_turn_the_work_never_runs(runner):
+    gate, ran = threading.Event(), []
+    runner.submit(Work("@a", lambda cancel: gate.wait(10)))
+
+    def give_up(work):
+        raise KeyboardInterrupt  # Ctrl-C while queued
+
+    work = Work("@a", lambda cancel: ran.append(1))
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_here(work, on_wait=give_up)
+    gate.set()
+    after = runner.submit(Work("@a", lambda cancel: "after"))
+    assert after.done.wait(10) and after.result == "after"
+    assert ran == [] and work.cancel.is_set()
+
+
+def test_a_lane_does_not_stick_if_the_caller_leaves_without_releasing_it(runner):
+    class Lost(threading.Event):
+        cut = False
+
+        def set(self):  # a second Ctrl-C cuts the caller's clean-up short, once
+            if not Lost.cut:
+                Lost.cut = True
+                raise KeyboardInterrupt
+            super().set()
+
+    work = Work("@a", lambda cancel: "fg")
+    work.done = Lost()
+    with pytest.raises(KeyboardInterrupt):
+        runner.run_here(work)
+    after = runner.submit(Work("@a", lambda cancel: "after"))
+    assert after.done.wait(10) and after.result == "after"
+
+
+def test_foreground_work_nested_in_work_of_its_own_lane_runs_at_once(runner):
+    inner = runner.submit(Work("@a", lambda cancel: runner.run_here(Work("@a", lambda c: "in"))))
+    assert inner.done.wait(10) and inner.result == "in"
+    assert runner.run_here(Work("@a", lambda cancel: runner.run_here(
+        Work("@a", lambda c: "nested")))) == "nested"

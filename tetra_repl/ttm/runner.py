@@ -9,11 +9,19 @@ target with work, running that target's items in submission order; lanes of
 different targets run concurrently.  A topology reload is an item on the same
 hand-off, so it applies to everything submitted after it and to nothing
 before.
+
+Background work (``deploy @t … &``) runs on its lane's thread.  Foreground
+work (:meth:`Runner.run_here`) is handed over the same way and keeps its place
+in the same lane, but when its turn comes the lane hands the turn back and the
+*caller's* thread runs it, while the lane waits: so Ctrl-C (SIGINT, delivered
+to the main thread) reaches the command exactly where it always did, and its
+own clean-up (kill the remote command, roll back) runs as before.
 """
 
 from __future__ import annotations
 
 import collections
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,6 +51,36 @@ class Work:
     result: Any = None
     error: BaseException | None = None
     generation: int = 0  # topology generation in force when it was taken
+    inline: bool = False  # run by the submitter on its own thread (foreground)
+    turn: threading.Event = field(default_factory=threading.Event)  # inline: your turn
+    owner: Any = None  # inline: (thread id, frame) of the submitter's run_here
+    behind: int = 0  # items ahead of it in its lane when it was taken
+
+
+_held = threading.local()  # lane key -> the frame (on this thread) holding its turn
+
+
+def _on_stack(frame, thread_id: int | None = None) -> bool:
+    """True while ``frame`` is on the stack of thread ``thread_id`` (default: this one)."""
+    f = sys._getframe() if thread_id is None else sys._current_frames().get(thread_id)
+    while f is not None:
+        if f is frame:
+            return True
+        f = f.f_back
+    return False
+
+
+def _holds(key: str) -> bool:
+    """True when this thread is inside work that holds ``key``'s turn.  Judged by
+    the stack, not by a flag a Ctrl-C could stop us from clearing."""
+    frame = getattr(_held, "keys", {}).get(key)
+    return frame is not None and _on_stack(frame)
+
+
+def _hold(key: str, frame) -> None:
+    if getattr(_held, "keys", None) is None:
+        _held.keys = {}
+    _held.keys[key] = frame
 
 
 class Runner:
@@ -131,6 +169,38 @@ class Runner:
             self._cond.wait_for(lambda: work.taken.is_set())
         return work
 
+    def run_here(self, work: Work, on_wait: Callable[[Work], None] | None = None) -> Any:
+        """Foreground: hand ``work`` over, wait for its turn on its lane, then run
+        ``work.fn`` in *this* thread and return its result (exceptions pass
+        through).  ``on_wait(work)`` is called first when earlier items are
+        ahead of it.  An exception while waiting (Ctrl-C) withdraws the work:
+        it never runs and the lane moves on.  Re-entrant: a thread already
+        holding ``work.key``'s turn runs it at once."""
+        if _holds(work.key):  # nested in work of the same lane: waiting would deadlock
+            try:
+                work.result = work.fn(work.cancel)
+                return work.result
+            finally:
+                work.done.set()
+        work.inline = True
+        here = sys._getframe()
+        work.owner = (threading.get_ident(), here)  # the lane watches this frame
+        try:
+            self.submit(work)
+            if work.behind and on_wait is not None:
+                on_wait(work)
+            work.turn.wait()
+            _hold(work.key, here)
+            work.result = work.fn(work.cancel)
+            return work.result
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                work.cancel.set()
+            work.error = exc
+            raise
+        finally:
+            work.done.set()  # releases the lane (or, if withdrawn, lets it skip the item)
+
     def reload(self, payload: Any = None) -> Work:
         """Deliver a topology reload through the hand-off (ordered with work)."""
         return self.submit(Work("*", lambda cancel: payload, "topology reload", kind="reload"))
@@ -174,18 +244,37 @@ class Runner:
                     lane = self._lanes[work.key] = collections.deque()
                     threading.Thread(target=self._lane, args=(work.key, lane), daemon=True,
                                      name=f"tetra-lane-{work.key}").start()
+                work.behind = len(lane)
                 lane.append(work)
                 if self.state == RUNNING:
                     self._set(PROCESSING)
                 work.taken.set()
                 self._cond.notify_all()
 
+    @staticmethod
+    def _wait_inline(work: Work, poll: float = 0.25) -> None:
+        """Until the submitter is done with its turn.  Normally it says so
+        (``done``); if a second Ctrl-C cut its clean-up short, its frame having
+        left the stack says so instead, and the lane never sticks."""
+        thread_id, frame = work.owner
+        try:
+            while not work.done.wait(poll):
+                if not _on_stack(frame, thread_id):
+                    break
+        finally:
+            work.owner = None  # drop the frame (it refers back to the work)
+
     def _lane(self, key: str, lane: collections.deque) -> None:
         while True:
             with self._cond:
                 work = lane[0]
             try:
-                work.result = work.fn(work.cancel)
+                if work.inline:
+                    work.turn.set()  # the submitter runs it on its own thread; the lane waits
+                    self._wait_inline(work)
+                else:
+                    _hold(key, sys._getframe())
+                    work.result = work.fn(work.cancel)
             except BaseException as exc:  # one failing item never stops its lane
                 work.error = exc
             finally:
@@ -232,6 +321,18 @@ def submit(session, work: Work) -> Work:
         runner.topology_stamp = stamp
         runner.reload(stamp[0] if stamp else None)
     return runner.submit(work)
+
+
+def run_here(session, work: Work, on_wait: Callable[[Work], None] | None = None) -> Any:
+    """Foreground: :meth:`Runner.run_here` on the session's runner, after the
+    same topology check as :func:`submit`."""
+    runner = for_session(session)
+    if not _holds(work.key):
+        stamp = _topology_stamp(session)
+        if stamp != getattr(runner, "topology_stamp", None):
+            runner.topology_stamp = stamp
+            runner.reload(stamp[0] if stamp else None)
+    return runner.run_here(work, on_wait)
 
 
 def _topology_stamp(session):
