@@ -152,6 +152,9 @@ class Deploy:
         if batch is None:
             self.txn.record_many([started])
         try:
+            warm = self._warm_error(hp)
+            if warm is not None:
+                raise warm
             conn = targets.connector(self.session, hp.host)
             if op.kind == "put":
                 value = conn.put(op.local, op.remote, progress=self._progress(hp, Path(op.local)))
@@ -174,6 +177,43 @@ class Deploy:
         detail = finished["error"] or (value.stderr.strip().splitlines()
                                        or [f"exit {value.exit_status}"])[-1]
         raise HostFailure(hp.name, step, detail)
+
+    def warm_up(self) -> None:
+        """Open every host's SSH connection in the background (handshake and
+        login only: nothing runs on a host before its lease) while SELECT
+        copies and hashes the artifact; a failure is reported by the host's
+        first command instead of being retried a second time."""
+        self._warm: dict[str, threading.Thread] = {}
+        self._warm_errors: dict[str, TetraError] = {}
+        if self.params.get("dry_run"):
+            return
+        try:
+            hosts = targets.resolve(self.session, self.txn.state()["target"]).hosts
+        except (TetraError, OSError):
+            return  # assemble reports it
+        for h in hosts:
+            connect = getattr(targets.connector(self.session, h), "connect", None)
+            if connect is None or h.name in self._warm:
+                continue
+
+            def open_one(h=h, connect=connect):
+                try:
+                    connect()
+                except TetraError as exc:
+                    self._warm_errors[h.name] = exc
+                except Exception:
+                    pass  # reported again by the first command
+
+            t = threading.Thread(target=open_one, name=f"tetra-connect-{h.name}", daemon=True)
+            self._warm[h.name] = t
+            t.start()
+
+    def _warm_error(self, hp: HostPlan) -> TetraError | None:
+        """Wait for the host's background connect; its error, once."""
+        t = self._warm.pop(hp.name, None) if hasattr(self, "_warm") else None
+        if t is not None:
+            t.join()
+        return self._warm_errors.pop(hp.name, None) if t is not None else None
 
     def _progress(self, hp: HostPlan, path: Path):
         started, marks = time.monotonic(), set()
@@ -212,6 +252,7 @@ class Deploy:
         # between two steps, the transaction shows as interrupted.  It is
         # closed by txn_commit / txn_fail.
         self.txn.record("step_started", {"step": "run"})
+        self.warm_up()
         try:
             if self.stage() in (states.NEW, states.SELECT):
                 self.select()
@@ -371,12 +412,12 @@ class Deploy:
                     source = (self.txn.state()["steps"].get(f"upload:{hp.name}") or {}).get("from")
                     if source is not None:
                         src = next(x for x in self.lead.values() if x and x.name == source).layout.tarball
-                        got = self.run_op(hp, name, P.verify_copy(lay, src)).stdout.split()[:1]
+                        got = self.run_op(hp, name, P.verify_copy(lay, src)).stdout.lower().split()[:1]
                         if got == ["same"]:  # the very inode verified on the leader
                             s.result = {"sha256": self.sha(), "same_file_as": source}
                             continue
                     else:
-                        got = self.run_op(hp, name, P.verify(lay)).stdout.split()[:1]
+                        got = self.run_op(hp, name, P.verify(lay)).stdout.lower().split()[:1]
                     if got != [self.sha()]:
                         raise HostFailure(hp.name, name, f"sha256 on the host {got[0] if got else '?'} "
                                           f"≠ artifact {self.sha()}")

@@ -80,11 +80,19 @@ def verify_copy(lay: Layout, source: str) -> Op:
     """``same`` when the tarball is the very file already verified (one inode),
     else its sha256 like :func:`verify`."""
     return Op("run", ["sh", "-c", f"if [ {q(lay.tarball)} -ef {q(source)} ]; then echo same; "
-                                  f"else sha256sum -- {q(lay.tarball)}; fi"])
+                                  f"else {_sha256(lay.tarball)}; fi"])
+
+
+def _sha256(path: str) -> str:
+    """A shell command printing the file's sha256 first: openssl (the CPU's SHA
+    instructions, 4-5x faster than coreutils on 50 MB), else sha256sum, else shasum."""
+    f = q(path if path.startswith("/") else "./" + path)
+    return (f"{{ openssl dgst -sha256 -r {f} 2>/dev/null || sha256sum -- {f} 2>/dev/null "
+            f"|| shasum -a 256 {f}; }}")
 
 
 def verify(lay: Layout) -> Op:
-    return Op("run", ["sha256sum", "--", lay.tarball])
+    return Op("run", ["sh", "-c", _sha256(lay.tarball)])
 
 
 def extract(lay: Layout) -> Op:
