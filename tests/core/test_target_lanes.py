@@ -134,3 +134,46 @@ def test_ctrl_c_while_waiting_for_the_turn_gives_up_and_exits_130(tetra_env, tet
     [first] = deploys(tetra_dir)
     assert first["stage"] == "FAIL" and first["error"] == "cancelled"
     assert not (tetra_dir / "locks" / "local.lock").exists()
+
+
+# -- the interactive shell --------------------------------------------------------
+
+def _expect(child, pattern: str) -> None:
+    """``child.expect``, answering prompt_toolkit's cursor-position requests."""
+    import re
+
+    while child.expect([re.escape("\x1b[6n"), pattern]) == 0:
+        child.send("\x1b[1;1R")
+
+
+def test_in_the_shell_ctrl_c_gives_up_a_queued_statement_and_the_lane_goes_on(tetra_env):
+    import pexpect
+
+    child = pexpect.spawn(TETRA, [], env={**tetra_env, "TERM": "xterm"}, encoding="utf-8",
+                          dimensions=(24, 100), timeout=20)
+    try:
+        _expect(child, "▸")
+        child.send("@local sleep 3 &\r")
+        _expect(child, r"\[1\] started")
+        child.send('@local echo never"x"\r')
+        _expect(child, "waiting for its turn")
+        child.send("\x03")  # gives up the queued statement; the background one goes on
+        _expect(child, "interrupted")
+        child.send('echo a"live"\r')
+        _expect(child, "alive")
+        _expect(child, r"\[1\] done")
+        # a foreground one on the target, interrupted while it runs
+        child.send("@local sh -c 'echo run\"ning\"; sleep 30'\r")
+        _expect(child, "running")
+        child.send("\x03")
+        _expect(child, "interrupted")
+        child.send('@local echo after"x"\r')  # the lane was released both times
+        _expect(child, "afterx")
+        assert "neverx" not in child.before
+        child.send("\x04")
+        child.expect(pexpect.EOF)
+        child.close()
+        assert child.exitstatus == 0
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
