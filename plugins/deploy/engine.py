@@ -252,10 +252,10 @@ class Deploy:
         # between two steps, the transaction shows as interrupted.  It is
         # closed by txn_commit / txn_fail.
         self.txn.record("step_started", {"step": "run"})
-        self.warm_up()
         try:
             if self.stage() in (states.NEW, states.SELECT):
                 self.select()
+            self.warm_up()
             res = self.assemble()
         except (TetraError, OSError) as exc:  # before any host was touched: just end it
             reason = getattr(exc, "message", None) or str(exc)
@@ -273,8 +273,7 @@ class Deploy:
                 self.execute(hps)
             if self.stage() in (states.EXECUTE, states.VALIDATE):
                 self.validate(hps)
-            self.prune(hps)
-            lifecycle.commit(self.txn, self.leases)
+            lifecycle.commit(self.txn, self.leases, before=self.prune(hps))
         except Locked as exc:
             lifecycle.fail(self.txn, self.leases, exc.message)
             raise
@@ -380,22 +379,41 @@ class Deploy:
             raise TetraError("cancelled")
 
     def execute_host(self, hp: HostPlan) -> None:
+        # Each step's closing events are written with the next step's start
+        # (one write per step, not two); the last ones when the host is done.
+        carry: list = []
+        try:
+            self._execute_steps(hp, carry)
+        finally:
+            if carry:
+                self.txn.record_many(carry)
+            self._signal(hp)
+
+    def _signal(self, hp: HostPlan) -> None:
+        """Wake the followers of a leader whose verify/extract is now recorded."""
+        waiting = [st for st in ("verify", "extract")
+                   if (hp.name, st) in self.ready and not self.ready[(hp.name, st)].is_set()]
+        if waiting:
+            steps = self.txn.state()["steps"]
+            for st in waiting:
+                if f"{st}:{hp.name}" in steps:
+                    self.ready[(hp.name, st)].set()
+
+    def _execute_steps(self, hp: HostPlan, carry: list) -> None:
         lay, txn = hp.layout, self.txn
         artifact, config = self.evidence("artifact"), self.evidence("config")
         for name in ("prepare", "upload", "verify", "extract", "switch", "restart"):
             if name == "restart" and not hp.restart:
                 continue
-            for step in ("verify", "extract"):  # recorded by now: followers may reuse it
-                if f"{step}:{hp.name}" in txn.state()["steps"] and (hp.name, step) in self.ready:
-                    self.ready[(hp.name, step)].set()
-            with lifecycle.step(txn, f"{name}:{hp.name}") as s, self.batching(s):
+            with lifecycle.step(txn, f"{name}:{hp.name}", carry=carry) as s, self.batching(s):
+                self._signal(hp)  # the previous step is on disk now: followers may reuse it
                 if s.done:
                     continue
                 self.checkpoint()
                 crash.point(f"deploy.{name}")
                 if name == "prepare":
-                    out = self.run_op(hp, name, P.prepare(lay)).stdout.strip()
-                    s.result = {"previous": Path(out).name if out else None}
+                    names, previous = P.parse_listing(self.run_op(hp, name, P.prepare(lay)).stdout)
+                    s.result = {"previous": previous, "releases": names}
                 elif name == "upload":
                     leader = self.lead.get(hp.name)
                     if leader is not None and self._leader_ready(leader, "verify"):
@@ -476,10 +494,28 @@ class Deploy:
         return True
 
     def validate(self, hps: list[HostPlan]) -> None:
-        if self.stage() == states.EXECUTE:
-            self.txn.record("stage_changed", to_stage=states.VALIDATE)
-        self.fan(hps, self.validate_host)
-        self.txn.record("validate_passed", {"hosts": [hp.name for hp in hps]})
+        items = [("stage_changed", None, states.VALIDATE)] if self.stage() == states.EXECUTE else []
+        # A host with no health URL and no check has nothing to run: its step
+        # is recorded whole ("skipped"), with the stage move, in one write.
+        steps = self.txn.state()["steps"]
+        idle = [hp for hp in hps if not (hp.health or hp.check) and f"validate:{hp.name}" not in steps]
+        for hp in idle:
+            crash.point("deploy.validate")
+            name = f"validate:{hp.name}"
+            items += [("step_started", {"step": name}, None),
+                      ("step_done", {"step": name, "result": {
+                          "skipped": "no health URL or check command configured"}}, None)]
+        busy = [hp for hp in hps if hp not in idle]
+        passed = ("validate_passed", {"hosts": [hp.name for hp in hps]}, None)
+        if not busy:
+            items.append(passed)
+        if items:
+            self.txn.record_many(items)
+        for hp in idle:
+            self.say(f"[{hp.name}] validate skipped (no health/check configured)")
+        if busy:
+            self.fan(busy, self.validate_host)
+            self.txn.record_many([passed])
 
     def validate_host(self, hp: HostPlan) -> None:
         with lifecycle.step(self.txn, f"validate:{hp.name}") as s, self.batching(s):
@@ -510,21 +546,47 @@ class Deploy:
             self.say(f"[{hp.name}] validate " + ("ok" if hp.health or hp.check
                                                   else "skipped (no health/check configured)"))
 
-    def prune(self, hps: list[HostPlan]) -> None:
-        """Keep the newest ``--keep`` releases per host (all hosts at once)."""
+    def prune(self, hps: list[HostPlan]) -> list:
+        """Keep the newest ``--keep`` releases per host (all hosts at once).
+
+        The releases are known from ``prepare`` (the hosts are leased since),
+        so a host with nothing to remove runs nothing: its step is returned
+        whole, to be written with the commit.
+        """
         self.abort.clear()
-        targets.fan_out(hps, self.prune_host, parallel=len(hps) or 1, cancel=self.cancel)
+        steps = self.txn.state()["steps"]
+        idle, busy = [], []
+        for hp in hps:
+            name = f"prune:{hp.name}"
+            if name in steps:
+                continue
+            prep = steps.get(f"prepare:{hp.name}") or {}
+            if "releases" in prep and not self._to_prune(hp, prep["releases"], None, prep):
+                idle += [("step_started", {"step": name}, None),
+                         ("step_done", {"step": name, "result": {"removed": []}}, None)]
+            else:
+                busy.append(hp)
+        if busy:
+            targets.fan_out(busy, self.prune_host, parallel=len(busy), cancel=self.cancel)
+        return idle
+
+    def _to_prune(self, hp: HostPlan, releases: list[str], current: str | None, prep: dict) -> list[str]:
+        keep = int(self.params.get("keep") or hp.settings.get("keep") or 5)
+        names = sorted(set(releases) | {hp.layout.release}, key=P.release_order)
+        return P.to_prune(names, keep, {current, prep.get("previous"), hp.layout.release})
 
     def prune_host(self, hp: HostPlan) -> None:
-        keep = int(self.params.get("keep") or hp.settings.get("keep") or 5)
         with lifecycle.step(self.txn, f"prune:{hp.name}") as s, self.batching(s):
             if s.done:
                 return
             try:
-                out = self.run_op(hp, "prune", P.list_releases(hp.layout)).stdout
-                releases, current = P.parse_listing(out)
-                previous = (self.txn.state()["steps"].get(f"prepare:{hp.name}") or {}).get("previous")
-                gone = P.to_prune(releases, keep, {current, previous, hp.layout.release})
+                prep = self.txn.state()["steps"].get(f"prepare:{hp.name}") or {}
+                if "releases" in prep:  # listed by prepare, under this lease
+                    releases, current = prep["releases"], None
+                else:  # a transaction begun before prepare listed them
+                    releases, current = P.parse_listing(
+                        self.run_op(hp, "prune", P.list_releases(hp.layout)).stdout)
+                gone = self._to_prune(hp, releases, current, prep)
                 if gone:
                     self.run_op(hp, "prune", P.remove(hp.layout, gone))
                 s.result = {"removed": gone}

@@ -59,9 +59,9 @@ class Layout:
 
 
 def prepare(lay: Layout) -> Op:
-    """Create the releases directory and print the current release (if any)."""
-    return Op("run", ["sh", "-c", f"mkdir -p -- {q(lay.releases)} && "
-                                  f"{{ readlink -- {q(lay.current)} || true; }}"])
+    """Create the releases directory; list the releases and the current one
+    (the :func:`list_releases` format: prune needs no second listing)."""
+    return Op("run", ["sh", "-c", f"mkdir -p -- {q(lay.releases)} && {{ {_listing(lay)}; }}"])
 
 
 def upload(lay: Layout, local: str) -> Op:
@@ -144,9 +144,14 @@ def health(url: str) -> Op:
 
 def list_releases(lay: Layout) -> Op:
     """Releases (directories) and what ``current`` points at."""
-    return Op("run", ["sh", "-c", f"cd -- {q(lay.releases)} 2>/dev/null && "
-                                  f"for d in */; do [ -d \"$d\" ] && printf '%s\\n' \"${{d%/}}\"; done; "
-                                  f"printf 'current=%s\\n' \"$(readlink -- {q(lay.current)} || true)\""])
+    return Op("run", ["sh", "-c", _listing(lay)])
+
+
+def _listing(lay: Layout) -> str:
+    # the cd is in a subshell: a relative deploy_path still finds current
+    return (f"( cd -- {q(lay.releases)} 2>/dev/null && "
+            f"for d in */; do [ -d \"$d\" ] && printf '%s\\n' \"${{d%/}}\"; done ); "
+            f"printf 'current=%s\\n' \"$(readlink -- {q(lay.current)} || true)\"")
 
 
 def remove(lay: Layout, releases: list[str]) -> Op:

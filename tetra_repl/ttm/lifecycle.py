@@ -116,7 +116,7 @@ class Step:
 
 @contextmanager
 def step(txn: Transaction, name: str, *, start_with: list | None = None,
-         before: list | None = None):
+         before: list | None = None, carry: list | None = None):
     """Run a step once: ``with step(txn, "upload:web-1") as s: if not s.done: ...; s.result = x``.
 
     A step completed by an earlier (interrupted) run is not redone: the body
@@ -124,16 +124,30 @@ def step(txn: Transaction, name: str, *, start_with: list | None = None,
     stage move) and ``start_with`` ones are written in one write around
     ``step_started``; ``s.before_done`` ones with ``step_done``.  A step that raises stays
     open (the caller fails or compensates the transaction).
+
+    ``carry`` chains the steps of one worker: events in it are written first,
+    with this step's start, and this step's closing events are left in it for
+    the caller's next write (the next step's start, or a final
+    ``record_many(carry)``), so back-to-back steps cost one write each, not
+    two.  A crash before that write leaves the step open, as a crash just
+    before its own ``step_done`` write would.
     """
     state = txn.state()
     if name in state["steps"]:
         yield Step(name, True, state["steps"][name])
         return
     s = Step(name, False, None)
-    txn.record_many(list(before or []) + [("step_started", {"step": name}, None)]
+    held = list(carry or [])
+    txn.record_many(held + list(before or []) + [("step_started", {"step": name}, None)]
                     + list(start_with or []))
+    if carry:
+        del carry[:len(held)]
     yield s
-    txn.record_many(s.before_done + [("step_done", {"step": name, "result": s.result}, None)])
+    closing = s.before_done + [("step_done", {"step": name, "result": s.result}, None)]
+    if carry is None:
+        txn.record_many(closing)
+    else:
+        carry.extend(closing)
 
 
 # -- interruption and resume -------------------------------------------------
