@@ -1,6 +1,8 @@
 """Background jobs: statements ending in ``&``.
 
-Each job runs on its own thread; ``jobs`` lists them and ``wait`` joins them.
+A job on an @target runs on that target's lane of the transaction runner
+(after earlier work on the target, foreground or not); any other job on its
+own thread.  ``jobs`` lists them and ``wait`` joins them.
 Cancelling sets the job's ``cancelled`` event, which long-running handlers
 poll (``ctx.session.jobs.current_cancelled()``) to stop and roll back.
 """

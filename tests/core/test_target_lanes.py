@@ -177,3 +177,17 @@ def test_in_the_shell_ctrl_c_gives_up_a_queued_statement_and_the_lane_goes_on(te
     finally:
         if child.isalive():
             child.terminate(force=True)
+
+
+def test_statements_without_a_target_do_not_import_the_runner(tetra_env):
+    import sys
+
+    def imported(source: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "tetra_repl", "-c", source],
+                              capture_output=True, text=True, env=tetra_env, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return {line.split("|")[-1].strip() for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+
+    assert "tetra_repl.ttm.runner" not in imported("echo hi")
+    assert "tetra_repl.ttm.runner" in imported("@local true")

@@ -200,6 +200,7 @@ class Runner:
             raise
         finally:
             work.done.set()  # releases the lane (or, if withdrawn, lets it skip the item)
+            _held.__dict__.get("keys", {}).pop(work.key, None)  # drop the frame early
 
     def reload(self, payload: Any = None) -> Work:
         """Deliver a topology reload through the hand-off (ordered with work)."""
