@@ -67,9 +67,8 @@ def host_plans(session, hosts, release: str, params: dict) -> list[HostPlan]:
     return out
 
 
-def machine(hp: HostPlan) -> tuple:
-    """Host entries with the same address, port, user and route are one machine."""
-    h = hp.host
+def machine(h) -> tuple:
+    """Host entries (ResolvedHost) with the same address, port, user and route are one machine."""
     return (h.connector, h.hostname, h.port, h.user, tuple(v.key for v in getattr(h, "via", ())))
 
 
@@ -78,7 +77,7 @@ def leaders(hps: list[HostPlan]) -> dict[str, HostPlan | None]:
     first: dict[tuple, HostPlan] = {}
     out: dict[str, HostPlan | None] = {}
     for hp in hps:
-        lead = first.setdefault(machine(hp), hp)
+        lead = first.setdefault(machine(hp.host), hp)
         out[hp.name] = None if lead is hp else lead
     return out
 
@@ -122,6 +121,9 @@ class Deploy:
         self.failures: list[HostFailure] = []
         self.params = txn.state()["params"]
         self._tl = threading.local()  # per host thread: events held for step_done
+        self._held: list = []  # hosts' last step_done, written when the fan-out ends
+        self._held_lock = threading.Lock()
+        self._hold_last = False
         self._renew_lock, self._renewed = threading.Lock(), time.monotonic()
 
     # -- helpers ------------------------------------------------------------
@@ -191,13 +193,21 @@ class Deploy:
             hosts = targets.resolve(self.session, self.txn.state()["target"]).hosts
         except (TetraError, OSError):
             return  # assemble reports it
+        # The first entry of each machine uploads: it connects first, and the
+        # other entries on that machine once it has (their work waits for its
+        # upload anyway; meanwhile the leader's handshake has the CPU).
+        first: dict[tuple, threading.Thread] = {}
         for h in hosts:
             connect = getattr(targets.connector(self.session, h), "connect", None)
             if connect is None or h.name in self._warm:
                 continue
+            key = machine(h)
+            after = first.get(key)
 
-            def open_one(h=h, connect=connect):
+            def open_one(h=h, connect=connect, after=after):
                 try:
+                    if after is not None:
+                        after.join()
                     connect()
                 except TetraError as exc:
                     self._warm_errors[h.name] = exc
@@ -206,6 +216,7 @@ class Deploy:
 
             t = threading.Thread(target=open_one, name=f"tetra-connect-{h.name}", daemon=True)
             self._warm[h.name] = t
+            first.setdefault(key, t)
             t.start()
 
     def _warm_error(self, hp: HostPlan) -> TetraError | None:
@@ -372,7 +383,14 @@ class Deploy:
                 self.abort.set()
                 raise
 
-        targets.fan_out(hps, one, parallel=parallel, cancel=self.cancel)
+        self._hold_last = parallel >= len(hps)
+        try:
+            targets.fan_out(hps, one, parallel=parallel, cancel=self.cancel)
+        finally:
+            with self._held_lock:
+                held, self._held = self._held, []
+            if held:
+                self.txn.record_many(held)
         if self.failures:
             raise self.failures[0]
         if self.cancel.is_set():
@@ -384,10 +402,17 @@ class Deploy:
         carry: list = []
         try:
             self._execute_steps(hp, carry)
-        finally:
+        except BaseException:
             if carry:
                 self.txn.record_many(carry)
-            self._signal(hp)
+            raise
+        self._signal(hp)
+        if not self._hold_last:
+            if carry:
+                self.txn.record_many(carry)
+            return
+        with self._held_lock:  # all hosts run at once: fan() writes them together (one write)
+            self._held += carry
 
     def _signal(self, hp: HostPlan) -> None:
         """Wake the followers of a leader whose verify/extract is now recorded."""
