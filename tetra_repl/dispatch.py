@@ -37,6 +37,17 @@ class Context:
     def json(self) -> bool:
         return self.session.env.json
 
+    def cancel_event(self):
+        """The event that says "stop now": when the handler runs as a background
+        job, the job's own (set when the job is cancelled, e.g. by the second
+        Ctrl-D); otherwise a fresh one for the handler to set on Ctrl-C."""
+        import threading
+
+        from .jobs import JobManager
+
+        job = JobManager.current()
+        return job.cancelled if job is not None else threading.Event()
+
     def out(self, text: str = "") -> None:
         self.session.out(text)
 

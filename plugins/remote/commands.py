@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 
 from tetra_repl.connectors import ConnectorError, GroupResult, RunResult, fan_out, pool_for
@@ -55,7 +54,7 @@ def exec_(ctx, args):
     many = len(plan.hosts) > 1
     width = max(len(h.name) for h in plan.hosts)
     quiet = ctx.json
-    cancel = threading.Event()
+    cancel = ctx.cancel_event()  # a background job's own, so cancelling the job ends it
 
     def run_on(host):
         timeout = args.timeout if args.timeout is not None else host.setting("timeout")
@@ -158,7 +157,7 @@ def transfer(ctx, args, verb: str):
     if not ctx.json and _isatty(stream):
         label = f"{verb} {os.path.basename(args.local if verb == 'put' else args.remote)}"
         progress = render.Progress(stream, label, [h.name for h in plan.hosts])
-    cancel = threading.Event()
+    cancel = ctx.cancel_event()  # a background job's own, so cancelling the job ends it
 
     def one(host):
         started = time.monotonic()

@@ -238,3 +238,19 @@ def test_an_open_quote_continues_on_the_next_line(shell):
     child.send('echo "one\r')
     child.send('two"\r')
     expect(child, "one\r\ntwo")
+
+
+def test_second_ctrl_d_ends_a_background_command_on_a_target(shell):
+    import psutil
+
+    marker = "57.31"
+    child = shell()
+    child.send(f"@local sh -c 'echo started; sleep {marker}' &\r")
+    expect(child, "started")
+    child.send("\x04")
+    expect(child, "1 job running; Ctrl-D again to cancel it")
+    child.send("\x04")
+    assert exit_status(child) == 0
+    left = [p.pid for p in psutil.process_iter(["cmdline"])
+            if p.info["cmdline"] and p.info["cmdline"][-1:] == [marker]]
+    assert left == []
