@@ -24,8 +24,12 @@ class Op:
     argv: list[str] = field(default_factory=list)
     local: str = ""
     remote: str = ""
+    sha256: str = ""  # put: the digest the host must compute for the file
 
     def text(self) -> str:
+        if self.kind == "put" and self.sha256:
+            return (f"put {self.local} → {self.remote} (sha256 computed on the host must be "
+                    f"{self.sha256}, else nothing is renamed into place)")
         if self.kind == "put":
             return f"put {self.local} → {self.remote} (then verify sha256)"
         return shlex.join(self.argv)
@@ -64,8 +68,10 @@ def prepare(lay: Layout) -> Op:
     return Op("run", ["sh", "-c", f"mkdir -p -- {q(lay.releases)} && {{ {_listing(lay)}; }}"])
 
 
-def upload(lay: Layout, local: str) -> Op:
-    return Op("put", local=local, remote=lay.tarball)
+def upload(lay: Layout, local: str, sha256: str = "") -> Op:
+    """The upload; with ``sha256`` the host's own hash of the file is checked
+    against it before the rename (that is the verify step: no second hash)."""
+    return Op("put", local=local, remote=lay.tarball, sha256=sha256)
 
 
 def copy_from(lay: Layout, source: str) -> Op:

@@ -147,3 +147,38 @@ def test_txn_exec_runs_on_every_host_with_prefixed_output(tetra, web):
     assert r.returncode == 0, r.stderr
     for h in HOSTS:
         assert f"[{h}] $(id)" in r.stdout  # one argument, quoted: no remote expansion
+
+
+def test_over_ssh_the_upload_is_the_hosts_sha256_check_and_a_wrong_one_leaves_nothing(
+        tetra, tetra_dir, tmp_path, web):
+    """The host hashes the uploaded file and it must equal the artifact's sha256
+    before it is renamed into place; deploy records that as its verify step."""
+    import hashlib
+    import io
+
+    from tetra_repl.connectors import TransferError, pool_for
+    from tetra_repl.env import Environment
+    from tetra_repl.session import Session
+    from tetra_repl.ttm import targets
+
+    art = artifact(tmp_path / "1.tar.gz", "v1")
+    sha = hashlib.sha256(art.read_bytes()).hexdigest()
+    r = tetra("deploy", "@web", str(art), "--dry-run")
+    assert f"sha256 computed on the host must be {sha}" in r.stdout
+    r = tetra("deploy", "@web", str(art))
+    assert r.returncode == 0, r.stderr
+    s = txn_state(tetra_dir, json.loads(tetra("txn", "ls", "--json").stdout)[0]["id"])
+    assert {s["steps"][f"verify:{h}"]["sha256"] for h in HOSTS} == {sha}
+
+    session = Session(Environment(stdout=io.StringIO(), stderr=io.StringIO(), state_dir=tetra_dir))
+    try:
+        [host] = [h for h in targets.resolve(session, "@web").hosts if h.name == "web-1"]
+        conn = pool_for(session).get(host)
+        dest = web["web-1"] / "checked.tar.gz"
+        with pytest.raises(TransferError, match="not the expected"):
+            conn.put(str(art), str(dest), expect_sha256="0" * 64)
+        assert not dest.exists()
+        assert not [p for p in dest.parent.iterdir() if "checked" in p.name]  # no temp left
+        assert conn.put(str(art), str(dest), expect_sha256=sha) == sha and dest.exists()
+    finally:
+        session.close()

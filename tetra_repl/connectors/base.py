@@ -78,9 +78,12 @@ class Connector(ABC):
     @abstractmethod
     def put(self, local_path: str, remote_path: str, *,
             progress: ProgressCallback | None = None,
-            cancel: threading.Event | None = None) -> str:
+            cancel: threading.Event | None = None,
+            expect_sha256: str | None = None) -> str:
         """Upload a file; verify it arrived intact; return its sha256 hex digest.
-        Setting ``cancel`` stops it (raising Cancelled) and leaves no partial file."""
+        Setting ``cancel`` stops it (raising Cancelled) and leaves no partial file.
+        With ``expect_sha256`` the digest must also equal it (over SSH: computed
+        by the host), else TransferError and the destination is not touched."""
 
     @abstractmethod
     def get(self, remote_path: str, local_path: str, *,

@@ -71,8 +71,9 @@ class LocalConnector(Connector):
                          time.monotonic() - started, error)
 
     def put(self, local_path: str, remote_path: str, *,
-            progress: ProgressCallback | None = None, cancel=None) -> str:
-        return _copy(local_path, remote_path, progress, self.host, "put", cancel)
+            progress: ProgressCallback | None = None, cancel=None,
+            expect_sha256: str | None = None) -> str:
+        return _copy(local_path, remote_path, progress, self.host, "put", cancel, expect_sha256)
 
     def get(self, remote_path: str, local_path: str, *,
             progress: ProgressCallback | None = None, cancel=None) -> str:
@@ -109,7 +110,8 @@ def _end_group(proc: subprocess.Popen) -> None:
             continue
 
 
-def _copy(source: str, dest: str, progress, host: str, verb: str, cancel=None) -> str:
+def _copy(source: str, dest: str, progress, host: str, verb: str, cancel=None,
+          expect: str | None = None) -> str:
     """Copy with a sha256 of what was written, into a temp file renamed at the end."""
     source = os.path.expanduser(source)
     dest = os.path.expanduser(dest)
@@ -139,6 +141,9 @@ def _copy(source: str, dest: str, progress, host: str, verb: str, cancel=None) -
             dst.flush()
             os.fsync(dst.fileno())
         shutil.copymode(source, tmp)
+        if expect is not None and digest.hexdigest() != expect.lower():
+            raise TransferError(f"{verb}: {host}: sha256 of {source} {digest.hexdigest()[:16]} "
+                                f"is not the expected {expect[:16]}")
         os.replace(tmp, dest)
     except BaseException:
         try:

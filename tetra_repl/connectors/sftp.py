@@ -49,7 +49,8 @@ def _is_dir(sftp, path: str) -> bool:
         return False
 
 
-def upload(connector, local_path: str, remote_path: str, progress=None, cancel=None) -> str:
+def upload(connector, local_path: str, remote_path: str, progress=None, cancel=None,
+           expect: str | None = None) -> str:
     local = os.path.expanduser(local_path)
     if not os.path.isfile(local):
         raise TransferError(f"put: no such local file: {local_path}")
@@ -70,6 +71,12 @@ def upload(connector, local_path: str, remote_path: str, progress=None, cancel=N
         sftp.chmod(tmp, stat.S_IMODE(os.stat(local).st_mode))
         theirs = remote_sha256(connector, tmp)
         mine = digest.hexdigest()
+        if expect is not None and theirs is None:
+            raise TransferError(f"put: {host}: cannot compute sha256 on the host "
+                                "(no openssl, sha256sum or shasum)")
+        if expect is not None and theirs != expect.lower():
+            raise TransferError(f"put: {host}: sha256 of {dest} on the host {theirs[:16]} "
+                                f"is not the expected {expect[:16]}")
         if theirs is None:
             size = sftp.stat(tmp).st_size
             if size != total:

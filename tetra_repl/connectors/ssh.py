@@ -252,11 +252,12 @@ class SSHConnector(Connector):
                                     hint="enable 'Subsystem sftp' in the host's sshd_config") from None
         return self._sftp
 
-    def put(self, local_path: str, remote_path: str, *, progress=None, cancel=None) -> str:
+    def put(self, local_path: str, remote_path: str, *, progress=None, cancel=None,
+            expect_sha256: str | None = None) -> str:
         from .sftp import upload
 
         with self._sftp_lock:
-            return upload(self, local_path, remote_path, progress, cancel)
+            return upload(self, local_path, remote_path, progress, cancel, expect_sha256)
 
     def get(self, remote_path: str, local_path: str, *, progress=None, cancel=None) -> str:
         from .sftp import download
