@@ -129,6 +129,7 @@ class Deploy:
         self.abort = threading.Event()  # one host failed: the others stop between steps
         self.failures: list[HostFailure] = []
         self.params = txn.state()["params"]
+        self._evidence_cache: dict[str, dict] = {}
         self._tl = threading.local()  # per host thread: events held for step_done
         self._held: list = []  # hosts' last step_done, written when the fan-out ends
         self._held_lock = threading.Lock()
@@ -142,14 +143,22 @@ class Deploy:
     def stage(self) -> str:
         return self.txn.state()["stage"]
 
+    def _evidence(self, kind: str) -> dict | None:
+        # Evidence is append-only: once found it never changes, so it is read
+        # once, not on every step of every host (each state() parses state.json).
+        found = self._evidence_cache.get(kind)
+        if found is None:
+            found = next((ev for ev in self.txn.state()["evidence"] if ev["kind"] == kind), None)
+            if found is not None:
+                self._evidence_cache[kind] = found
+        return found
+
     def evidence(self, kind: str) -> str | None:
-        for ev in self.txn.state()["evidence"]:
-            if ev["kind"] == kind:
-                return str(self.txn.path / ev["file"])
-        return None
+        ev = self._evidence(kind)
+        return str(self.txn.path / ev["file"]) if ev else None
 
     def sha(self) -> str:
-        return next(ev["sha256"] for ev in self.txn.state()["evidence"] if ev["kind"] == "artifact")
+        return self._evidence("artifact")["sha256"]
 
     def run_op(self, hp: HostPlan, step: str, op: P.Op, *, timeout: float | None = 600):
         """Run one op on one host, recorded as exec_started/exec_finished.
@@ -526,8 +535,11 @@ class Deploy:
 
     def _leader_ready(self, leader: HostPlan, step: str) -> bool:
         """Wait until the leader has recorded ``step``; False if it never will."""
-        done = lambda: f"{step}:{leader.name}" in self.txn.state()["steps"]  # noqa: E731
         event = self.ready.get((leader.name, step))
+        if event is not None:  # set by the leader once the step is recorded (no polling the state)
+            done = event.is_set
+        else:
+            done = lambda: f"{step}:{leader.name}" in self.txn.state()["steps"]  # noqa: E731
         while not done():
             if self.abort.is_set() or self.cancel.is_set():
                 return False
