@@ -64,13 +64,15 @@ def upload(connector, local_path: str, remote_path: str, progress=None, cancel=N
         raise TransferError(f"put: {host}: no such directory: {parent}")
     tmp = temp_name(dest, posixpath.join, posixpath.split)
     total = os.path.getsize(local)
-    digest = hashlib.sha256()
+    # An expected digest (the caller hashed the file already) is what the
+    # host's hash is checked against: no second local hash while streaming.
+    digest = hashlib.sha256() if expect is None else None
     try:
         _write_pipelined(sftp, local, tmp, total, digest, progress,
                          _checker(connector, "put", cancel))
         sftp.chmod(tmp, stat.S_IMODE(os.stat(local).st_mode))
         theirs = remote_sha256(connector, tmp)
-        mine = digest.hexdigest()
+        mine = digest.hexdigest() if digest is not None else expect.lower()
         if expect is not None and theirs is None:
             raise TransferError(f"put: {host}: cannot compute sha256 on the host "
                                 "(no openssl, sha256sum or shasum)")
@@ -124,7 +126,8 @@ def _write_pipelined(sftp, local: str, tmp: str, total: int, digest, progress,
         with open(local, "rb") as f:
             while chunk := f.read(REQUEST):
                 check()
-                digest.update(chunk)
+                if digest is not None:
+                    digest.update(chunk)
                 pending.append(sftp._async_request(type(None), CMD_WRITE, handle,
                                                    int64(offset), chunk))
                 offset += len(chunk)
