@@ -155,10 +155,12 @@ def _note_exit_requests(transport) -> None:
             m.get_boolean()
             chan.tetra_exit_signal = m.get_text()
             return
-        if kind == "exit-status":
-            chan.tetra_exit_status = True
         m.packet.seek(start)
         Channel._handle_request(chan, m)
+        if kind == "exit-status":
+            # only once exit_status holds the value: a waiter that sees the
+            # flag first would otherwise read paramiko's -1 placeholder
+            chan.tetra_exit_status = True
 
     table = dict(transport._channel_handler_table)
     table[MSG_CHANNEL_REQUEST] = handle
