@@ -218,6 +218,19 @@ class Transaction:
     def state(self) -> dict:
         """The state: state.json when it is current, else replayed from the log."""
         try:
+            return self._read_state()
+        except log.LogCorrupt as exc:
+            if not exc.torn_tail:
+                raise
+            # Readers take no lock, so a line being appended right now (by
+            # another thread or process; a write spanning pages shows up in
+            # parts) looks torn: look again under the write lock, where only
+            # a crash leaves a torn tail.  (Never called with the lock held.)
+            with self._writing():
+                return self._read_state()
+
+    def _read_state(self) -> dict:
+        try:
             cached = storage.read_json(self.state_file)
         except (FileNotFoundError, ValueError):
             cached = None
