@@ -7,3 +7,25 @@ import sys
 from pathlib import Path
 
 TETRA = str(Path(sys.executable).with_name("tetra"))  # the installed console script
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL ``pid`` (as a crash would), then every process it had started.
+
+    Killing only a process group is not enough: connectors start each command
+    in its own group, and those would outlive the test.  Descendants are
+    collected first because once ``pid`` dies they are re-parented to init.
+    """
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        descendants = root.children(recursive=True)
+        root.kill()
+    except psutil.NoSuchProcess:
+        return
+    for proc in descendants:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass

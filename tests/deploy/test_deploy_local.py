@@ -4,12 +4,11 @@ through the real CLI, real files and real processes."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
 
-from tetra_testing import TETRA
+from tetra_testing import TETRA, kill_tree
 from deploy_helpers import artifact, current, releases, served, txn_events, txn_state
 
 
@@ -105,7 +104,7 @@ def test_a_lock_held_by_another_transaction_fails_the_deploy_cleanly(tetra, tetr
             time.sleep(0.05)
         r = tetra("deploy", "@local", str(artifact(tmp_path / "1.tar.gz", "v1")))
     finally:
-        os.killpg(holder.pid, signal.SIGKILL)
+        kill_tree(holder.pid)
         holder.wait()
     assert r.returncode == 1
     assert "@local is locked by maintenance-" in r.stderr

@@ -7,14 +7,12 @@ reproduces it, and ``txn resume`` or ``txn fail`` ends it."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import time
 
 import pytest
 
-from tetra_testing import TETRA
+from tetra_testing import TETRA, kill_tree
 from ttm_helpers import all_ids, events, state, txn_dir
 
 FLOW = ('txn new "crash me" @local; txn ctx {art}; txn resolve; txn exec -- true; '
@@ -77,11 +75,11 @@ def test_sigkill_mid_exec_shows_interrupted_and_resume_then_fail_ends_it(tetra, 
                              start_new_session=True)
     try:
         _wait_for(lambda: any(e["type"] == "exec_started" for e in events(tetra_dir, txn_id)))
-        os.killpg(child.pid, signal.SIGKILL)
+        kill_tree(child.pid)
         child.wait(timeout=10)
     finally:
         if child.poll() is None:
-            os.killpg(child.pid, signal.SIGKILL)
+            kill_tree(child.pid)
     rows = json.loads(tetra("txn", "ls", "--json").stdout)
     assert rows[0]["display_stage"] == "interrupted"
     assert "interrupted" in tetra("txn", "ls").stdout

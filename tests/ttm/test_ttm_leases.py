@@ -6,13 +6,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
 import time
 
-from tetra_testing import TETRA
+from tetra_testing import TETRA, kill_tree
 from ttm_helpers import events, state
 
 RACER = textwrap.dedent("""
@@ -78,13 +77,13 @@ def test_a_second_transaction_fails_fast_naming_the_holder(tetra, tetra_env, tet
         assert state(tetra_dir, second)["stage"] == "ASSEMBLE"  # nothing half-done
         assert json.loads((tetra_dir / "locks/local.lock").read_text())["txn"] == record["txn"]
     finally:
-        os.killpg(holder.pid, signal.SIGKILL)
+        kill_tree(holder.pid)
         holder.wait()
 
 
 def test_a_dead_holders_lease_is_broken_with_an_event(tetra, tetra_env, tetra_dir):
     holder, record = start_holder(tetra_env)
-    os.killpg(holder.pid, signal.SIGKILL)
+    kill_tree(holder.pid)
     holder.wait()
     r = tetra("-c", 'txn new "taker" @local; txn resolve; txn exec -- true; echo $txn')
     assert r.returncode == 0, r.stderr
