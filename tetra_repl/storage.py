@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Any
 
 
-def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int = 0o644) -> None:
-    """Replace ``path`` with ``data``: write a temp file, fsync, rename, fsync the dir."""
+def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int = 0o644,
+                sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data``: write a temp file, fsync, rename, fsync the dir.
+
+    Readers see the old or the new content, never a torn file, with or without
+    the directory fsync; that last step only makes the new name survive a power
+    cut.  ``sync_dir=False`` skips it for files derivable from a log that is
+    itself fsynced (a transaction's state.json from its events).
+    """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -30,16 +37,18 @@ def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int = 0o644) -> N
     except BaseException:
         _unlink_quietly(tmp)
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode())
 
 
-def write_json(path: str | os.PathLike, obj: Any) -> None:
+def write_json(path: str | os.PathLike, obj: Any, *, sync_dir: bool = True) -> None:
     """Atomically replace ``path`` with ``obj`` as indented, key-sorted JSON."""
-    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(),
+                sync_dir=sync_dir)
 
 
 def read_json(path: str | os.PathLike) -> Any:
@@ -50,12 +59,21 @@ def read_json(path: str | os.PathLike) -> Any:
 def append_line(path: str | os.PathLike, line: str) -> None:
     """Append one line (a newline is added) and fsync before returning."""
     data = (line.rstrip("\n") + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, data)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+        created = False
+    except FileNotFoundError:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        created = True
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
         os.fsync(fd)
     finally:
         os.close(fd)
+    if created:  # the new file's name must survive a power cut too
+        fsync_dir(os.path.dirname(os.path.abspath(path)))
 
 
 def fsync_dir(path: str | os.PathLike) -> None:

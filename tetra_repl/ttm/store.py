@@ -290,7 +290,9 @@ class Transaction:
                 os._exit(crash.EXIT_CODE)
             storage.append_line(self.events_file, text)
             crash.point("append.after")
-            storage.write_json(self.state_file, new_state)
+            # state.json is derivable from the fsynced events (txn rebuild): its
+            # rename needs no directory fsync to stay old-or-new after a crash.
+            storage.write_json(self.state_file, new_state, sync_dir=False)
             crash.point("state.after")
             self._cache = new_state
         for event in events:
