@@ -4,25 +4,15 @@ foreground one (rolled back, exit 130), also while it waits for its turn."""
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import signal
 import subprocess
-import tarfile
 import time
 from pathlib import Path
 
+from deploy_helpers import artifact
+from deploy_helpers import current as current_release
 from tetra_testing import TETRA
-
-
-def artifact(path: Path, version: str) -> Path:
-    data = version.encode()
-    with tarfile.open(path, "w:gz") as tar:
-        info = tarfile.TarInfo("index.html")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return path
 
 
 def deploy_path(tetra_dir: Path) -> Path:
@@ -30,8 +20,7 @@ def deploy_path(tetra_dir: Path) -> Path:
 
 
 def current(tetra_dir: Path) -> str | None:
-    link = deploy_path(tetra_dir) / "current"
-    return Path(os.readlink(link)).name if os.path.islink(link) else None
+    return current_release(deploy_path(tetra_dir))
 
 
 def served(tetra_dir: Path) -> str | None:
