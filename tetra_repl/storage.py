@@ -45,10 +45,22 @@ def write_text(path: str | os.PathLike, text: str) -> None:
     write_bytes(path, text.encode())
 
 
+def json_bytes(obj: Any) -> bytes:
+    """``obj`` as key-sorted JSON, one top-level key a line (readable with cat).
+
+    Each value is encoded on one line by the C encoder: ``indent=`` would force
+    json's pure-Python encoder, a quarter of a transaction's CPU time.
+    """
+    if isinstance(obj, dict) and obj:
+        lines = [f"  {json.dumps(str(key))}: {json.dumps(value, sort_keys=True)}"
+                 for key, value in sorted(obj.items(), key=lambda kv: str(kv[0]))]
+        return ("{\n" + ",\n".join(lines) + "\n}\n").encode()
+    return (json.dumps(obj, sort_keys=True) + "\n").encode()
+
+
 def write_json(path: str | os.PathLike, obj: Any, *, sync_dir: bool = True) -> None:
-    """Atomically replace ``path`` with ``obj`` as indented, key-sorted JSON."""
-    write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(),
-                sync_dir=sync_dir)
+    """Atomically replace ``path`` with ``obj`` as :func:`json_bytes`."""
+    write_bytes(path, json_bytes(obj), sync_dir=sync_dir)
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .. import storage
 from ..errors import TetraError
 from . import states
 
@@ -206,4 +207,4 @@ def replay(events: Iterable[dict], until: str | None = None) -> dict:
 
 def render(state: dict) -> bytes:
     """The exact bytes of ``state.json`` (what ``storage.write_json`` writes)."""
-    return (json.dumps(state, indent=2, sort_keys=True) + "\n").encode()
+    return storage.json_bytes(state)
