@@ -38,6 +38,7 @@ class JobManager:
         self._jobs: dict[int, Job] = {}
         self._lock = threading.Lock()
         self._next = 1
+        self.exit_asked = False  # the first Ctrl-D with jobs running asked; the next cancels
 
     def start(self, description: str, fn: Callable[[], int], key: str | None = None) -> Job:
         """Start ``fn`` in the background.  With ``key`` (the statement's
@@ -106,20 +107,19 @@ class JobManager:
             job.cancelled.set()
         return jobs
 
-    def request_exit(self) -> str:
-        """The two-step Ctrl-D: ``"exit"`` when no job runs; the first call with
+    def request_exit(self, timeout: float | None = None) -> str:
+        """The two-step Ctrl-D.  ``"exit"`` when no job runs; the first call with
         jobs running returns ``"confirm"`` (ask the user); the next one cancels
         them (each cancelled transaction rolls back and ends FAIL "cancelled"),
-        waits for them to finish, and returns ``"cancelled"``."""
-        running = self.running()
-        if not running:
+        waits up to ``timeout`` and returns ``"cancelled"``, or ``"stuck"`` when
+        some are still running.  Set ``exit_asked = False`` to start over."""
+        if not self.running():
             return "exit"
-        if not getattr(self, "_exit_asked", False):
-            self._exit_asked = True
+        if not self.exit_asked:
+            self.exit_asked = True
             return "confirm"
         self.cancel_all()
-        self.wait()
-        return "cancelled"
+        return "cancelled" if self.wait(timeout=timeout) else "stuck"
 
     @staticmethod
     def current_cancelled() -> bool:

@@ -47,7 +47,6 @@ class Shell:
     def __init__(self, session):
         self.session = session
         self.env = session.env
-        self.exit_warned = False
         self.proxy: StdoutProxy | None = None
         self.prompt = PromptSession(
             message=lambda: prompt_text(session),
@@ -116,7 +115,8 @@ class Shell:
                     return int(ExitStatus.ERROR)
                 if not text.strip():
                     continue
-                self.exit_warned = False
+                if self.session._jobs is not None:
+                    self.session.jobs.exit_asked = False  # a command since: Ctrl-D asks again
                 try:
                     self.session.run_source(text, script=False)
                 except KeyboardInterrupt:  # between statements, outside run_statement
@@ -143,25 +143,25 @@ class Shell:
 
     def _leave(self, status: int = 0) -> bool:
         """Ctrl-D or `exit`: True to leave now.  Running jobs: warn once, then cancel."""
-        if self.session._jobs is None or not self.session.jobs.running():
+        if self.session._jobs is None:
             return True
-        running = self.session.jobs.running()
-        if not self.exit_warned:
-            self.exit_warned = True
-            noun = "job" if len(running) == 1 else "jobs"
-            how = "Ctrl-D" if status == 0 else "exit"
-            self.session.err(f"tetra: {len(running)} {noun} running; {how} again to cancel "
-                             f"{'it' if len(running) == 1 else 'them'} ('jobs' lists them)")
-            return False
-        cancelled = self.session.jobs.cancel_all()
-        self.session.err(f"tetra: cancelling {len(cancelled)} job(s)…")
+        jobs = self.session.jobs
+        running = len(jobs.running())
+        if running and jobs.exit_asked:
+            self.session.err(f"tetra: cancelling {running} job(s)…")
         try:
-            if not self.session.jobs.wait(timeout=CANCEL_GRACE_S):
-                left = len(self.session.jobs.running())
-                self.session.err(f"tetra: {left} job(s) did not stop within "
-                                 f"{CANCEL_GRACE_S:.0f}s; leaving them")
+            decision = jobs.request_exit(timeout=CANCEL_GRACE_S)
         except KeyboardInterrupt:
-            pass
+            return True
+        if decision == "confirm":
+            noun, pronoun = ("job", "it") if running == 1 else ("jobs", "them")
+            how = "Ctrl-D" if status == 0 else "exit"
+            self.session.err(f"tetra: {running} {noun} running; {how} again to cancel "
+                             f"{pronoun} ('jobs' lists them)")
+            return False
+        if decision == "stuck":
+            self.session.err(f"tetra: {len(jobs.running())} job(s) did not stop within "
+                             f"{CANCEL_GRACE_S:.0f}s; leaving them")
         return True
 
 
