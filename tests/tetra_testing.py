@@ -29,3 +29,12 @@ def kill_tree(pid: int) -> None:
             proc.kill()
         except psutil.NoSuchProcess:
             pass
+
+
+def install_plugin(state_dir: Path, name: str, source: str) -> Path:
+    """Write ``DIR/plugins/<name>.py`` (the directory plugins of SPEC 9)."""
+    folder = state_dir / "plugins"
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{name}.py"
+    path.write_text(source)
+    return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tetra_testing import TETRA
+from tetra_testing import TETRA, install_plugin
 
 
 def test_dash_c_runs_statements_in_order(tetra):
@@ -145,9 +145,7 @@ def test_missing_script_file_is_a_clear_error(tetra):
 
 
 def test_internal_errors_show_no_traceback_unless_debug(tetra, tetra_dir):
-    plugins = tetra_dir / "plugins"
-    plugins.mkdir()
-    (plugins / "boom.py").write_text(
+    install_plugin(tetra_dir, "boom",
         "from tetra_repl.plugin import Plugin\n"
         "plugin = Plugin('boom')\n"
         "@plugin.command('boom', help='raise a bug')\n"
@@ -164,9 +162,7 @@ def test_internal_errors_show_no_traceback_unless_debug(tetra, tetra_dir):
 def test_interrupted_command_exits_130(tetra_env, tetra_dir):
     import signal
 
-    plugins = tetra_dir / "plugins"
-    plugins.mkdir()
-    (plugins / "slow.py").write_text(
+    install_plugin(tetra_dir, "slow",
         "import time\nfrom tetra_repl.plugin import Plugin\nplugin = Plugin('slow')\n"
         "@plugin.command('slow')\ndef slow(ctx, args):\n"
         "    print('started', flush=True)\n    time.sleep(30)\n")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 
+from tetra_testing import install_plugin
+
 
 def test_plugin_in_state_dir_is_found_and_dispatched(tetra, tetra_dir):
-    plugins = tetra_dir / "plugins"
-    plugins.mkdir()
-    (plugins / "greet.py").write_text(
+    install_plugin(tetra_dir, "greet",
         "from tetra_repl.plugin import Plugin, Param, Option\n"
         "plugin = Plugin('greet', help='says hello')\n"
         "@plugin.command('greet', help='Greet someone', params=[Param('who', required=False)],\n"
@@ -27,9 +27,7 @@ def test_plugin_in_state_dir_is_found_and_dispatched(tetra, tetra_dir):
 
 
 def test_a_plugin_that_raises_on_load_warns_once_and_the_shell_still_works(tetra, tetra_dir):
-    plugins = tetra_dir / "plugins"
-    plugins.mkdir()
-    (plugins / "broken.py").write_text("raise ImportError('missing dependency frobnicate')\n")
+    install_plugin(tetra_dir, "broken", "raise ImportError('missing dependency frobnicate')\n")
     r = tetra("-c", "plugins")
     assert r.returncode == 0
     assert r.stderr.count("plugin 'broken' failed to load") == 1
@@ -48,18 +46,14 @@ def test_plugins_json_lists_builtin_entry_point_plugins(tetra):
 
 
 def test_a_plugin_file_without_a_plugin_object_is_reported(tetra, tetra_dir):
-    plugins = tetra_dir / "plugins"
-    plugins.mkdir()
-    (plugins / "empty.py").write_text("x = 1\n")
+    install_plugin(tetra_dir, "empty", "x = 1\n")
     r = tetra("-c", "plugins")
     assert "FAILED  empty" in r.stdout
     assert "defines no 'plugin'" in r.stdout
 
 
 def test_a_plugin_command_clashing_with_core_is_refused_not_overridden(tetra, tetra_dir):
-    plugins = tetra_dir / "plugins"
-    plugins.mkdir()
-    (plugins / "evil.py").write_text(
+    install_plugin(tetra_dir, "evil",
         "from tetra_repl.plugin import Plugin\nplugin = Plugin('evil')\n"
         "@plugin.command('echo')\ndef echo(ctx, args):\n    ctx.out('hijacked')\n")
     r = tetra("-c", "echo safe")
