@@ -113,7 +113,7 @@ def run(argv: list[str]) -> int:
         if source is None:
             return ExitStatus.USAGE
         status = session.run_source(source, script=True)
-        if status == 0 and session._jobs is not None and session.jobs.running():
+        if status == 0 and session.has_jobs and session.jobs.running():
             session.jobs.wait()
             if any(j.status != "done" for j in session.jobs.list()):
                 status = ExitStatus.ERROR

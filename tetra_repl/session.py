@@ -53,6 +53,11 @@ class Session:
             self._jobs = JobManager(self)
         return self._jobs
 
+    @property
+    def has_jobs(self) -> bool:
+        """True once the job manager exists (asking never creates it)."""
+        return self._jobs is not None
+
     # -- plugins and services ----------------------------------------------
     def load_plugins(self) -> None:
         self.registry.discover(self.env.path("plugins"), warn=self.warn)

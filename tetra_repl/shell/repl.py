@@ -115,7 +115,7 @@ class Shell:
                     return int(ExitStatus.ERROR)
                 if not text.strip():
                     continue
-                if self.session._jobs is not None:
+                if self.session.has_jobs:
                     self.session.jobs.exit_asked = False  # a command since: Ctrl-D asks again
                 try:
                     self.session.run_source(text, script=False)
@@ -143,7 +143,7 @@ class Shell:
 
     def _leave(self, status: int = 0) -> bool:
         """Ctrl-D or `exit`: True to leave now.  Running jobs: warn once, then cancel."""
-        if self.session._jobs is None:
+        if not self.session.has_jobs:
             return True
         jobs = self.session.jobs
         running = len(jobs.running())

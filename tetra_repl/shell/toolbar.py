@@ -39,7 +39,7 @@ def prompt_text(session) -> FormattedText:
 
 def job_summary(session, now: float | None = None) -> str | None:
     """``2 jobs: [1] deploy @stg… 12s · [2] tsm start… 3s``, or None with no jobs running."""
-    if session._jobs is None:  # created lazily: no `&` yet, no jobs
+    if not session.has_jobs:  # created lazily: no `&` yet, no jobs
         return None
     running = session.jobs.running()
     if not running:
