@@ -394,15 +394,20 @@ def _copy(state: dict) -> dict:
 
 
 def _copy_hashing(src: Path, dest: Path) -> tuple[str, int]:
+    # One reused buffer, unbuffered files: a fresh 1 MiB bytes object per read
+    # costs page faults that, on a 50 MB artifact, took longer than the hash.
     h = hashlib.sha256()
     size = 0
+    buf = bytearray(1 << 20)
+    view = memoryview(buf)
     tmp = dest.with_name(f".{dest.name}.tmp")
-    with open(src, "rb") as fin, open(tmp, "wb") as fout:
-        while chunk := fin.read(1 << 20):
-            h.update(chunk)
-            fout.write(chunk)
-            size += len(chunk)
-        fout.flush()
+    with open(src, "rb", buffering=0) as fin, open(tmp, "wb", buffering=0) as fout:
+        while n := fin.readinto(buf):
+            h.update(view[:n])
+            written = 0
+            while written < n:
+                written += fout.write(view[written:n])
+            size += n
         os.fsync(fout.fileno())
     os.replace(tmp, dest)
     return h.hexdigest(), size
