@@ -283,9 +283,9 @@ class Deploy:
         # closed by txn_commit / txn_fail.
         self.txn.record("step_started", {"step": "run"})
         try:
+            self.warm_up()  # connections open while SELECT copies and hashes
             if self.stage() in (states.NEW, states.SELECT):
                 self.select()
-            self.warm_up()
             res = self.assemble()
         except (TetraError, OSError) as exc:  # before any host was touched: just end it
             reason = getattr(exc, "message", None) or str(exc)
