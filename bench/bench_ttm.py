@@ -118,7 +118,7 @@ def deploy_ratio(report, hosts: int = 10, size_mb: int = 50, keep: str | None = 
                 f'identities_only = true\nagent = false\nparallel = {hosts}\n\n'
                 f'[targets.fleet]\nhosts = [\n{entries}\n]\n')
             env = {**os.environ, "TETRA_DIR": str(state), "NO_COLOR": "1"}
-            scps, deploys = [], []
+            scps, deploys, phases = [], [], []
             for round_ in range(rounds):  # interleaved: both see the same machine
                 started = time.perf_counter()
                 subprocess.run(["scp", "-q", "-i", str(keys.private), "-P", str(server.port),
@@ -127,12 +127,14 @@ def deploy_ratio(report, hosts: int = 10, size_mb: int = 50, keep: str | None = 
                                 f"{server.user}@127.0.0.1:{d}/scp-copy-{round_}.tar.gz"],
                                check=True)
                 scps.append(time.perf_counter() - started)
-                started = time.perf_counter()
+                started, wall = time.perf_counter(), time.time()
                 r = subprocess.run([TETRA, "deploy", "@fleet", str(art)], env=env,
                                    capture_output=True, text=True)
                 deploys.append(time.perf_counter() - started)
                 if r.returncode != 0:
                     raise RuntimeError(f"deploy failed: {r.stderr.strip()}")
+                phases.append(deploy_phases(state / "deploy" / "txns" / "active" / "events.ndjson",
+                                            wall, wall + deploys[-1]))
             scp, deploy = statistics.median(scps), statistics.median(deploys)
             size = art.stat().st_size / 1e6
             report(f"scp of {size:.0f} MB once (median of {rounds})", scp, "s")
@@ -140,8 +142,40 @@ def deploy_ratio(report, hosts: int = 10, size_mb: int = 50, keep: str | None = 
             report("  ratio deploy / scp", deploy / scp, "x", "<= 3")
             print("    samples scp " + " ".join(f"{t:.2f}" for t in scps)
                   + " | deploy " + " ".join(f"{t:.2f}" for t in deploys), flush=True)
+            print("    where each deploy's time went (from its events.ndjson):", flush=True)
+            for p in phases:
+                print("     " + "  ".join(f"{k} {v:.2f}" for k, v in p.items()), flush=True)
         finally:
             server.stop()
+
+
+def deploy_phases(events: Path, started: float, ended: float) -> dict[str, float]:
+    """Seconds per phase of one deploy, from its event timestamps: start-up
+    (process start to the first event), SELECT (evidence copy and hash),
+    leases, the uploading entry's prepare (connect included), upload and
+    extract, the other entries' tree copies after it, the rest to exit."""
+    import json
+    from datetime import datetime
+
+    def at(e: dict) -> float:
+        return datetime.fromisoformat(e["ts"].replace("Z", "+00:00")).timestamp()
+
+    evs = [json.loads(line) for line in events.read_text().splitlines()]
+    done = {e["data"]["step"]: at(e) for e in evs if e["type"] == "step_done"}
+    leader = next(e["data"]["step"].split(":", 1)[1] for e in evs if e["type"] == "step_done"
+                  and e["data"]["step"].startswith("upload:") and "from" not in (e["data"]["result"] or {}))
+    marks = [("start-up", at(evs[0])),
+             ("select", next(at(e) for e in evs if e["type"] == "evidence_added")),
+             ("leases", next(at(e) for e in evs if e["type"] == "stage_changed"
+                             and e["data"]["to"] == "EXECUTE")),
+             ("prepare", done[f"prepare:{leader}"]), ("upload", done[f"upload:{leader}"]),
+             ("extract", done[f"extract:{leader}"]),
+             ("copies", max(t for s, t in done.items() if s.startswith("extract:"))),
+             ("rest", ended)]
+    out, last = {}, started
+    for name, t in marks:
+        out[name], last = max(t - last, 0.0), max(t, last)
+    return out
 
 
 def run(report) -> None:
