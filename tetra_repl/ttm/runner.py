@@ -54,7 +54,7 @@ class Work:
     inline: bool = False  # run by the submitter on its own thread (foreground)
     turn: threading.Event = field(default_factory=threading.Event)  # inline: your turn
     owner: Any = None  # inline: (thread id, frame) of the submitter's run_here
-    behind: int = 0  # items ahead of it in its lane when it was taken
+    behind: int = 0  # unfinished items ahead of it in its lane when it was taken
 
 
 _held = threading.local()  # lane key -> the frame (on this thread) holding its turn
@@ -245,7 +245,9 @@ class Runner:
                     lane = self._lanes[work.key] = collections.deque()
                     threading.Thread(target=self._lane, args=(work.key, lane), daemon=True,
                                      name=f"tetra-lane-{work.key}").start()
-                work.behind = len(lane)
+                # Only unfinished items count: one that is done but not yet
+                # popped by its lane (a moment's lag) is not "earlier work".
+                work.behind = sum(1 for w in lane if not w.done.is_set())
                 lane.append(work)
                 if self.state == RUNNING:
                     self._set(PROCESSING)
