@@ -70,10 +70,7 @@ def txn_ctx(ctx, args):
     from tetra_repl.ttm import states
 
     txn = open_txn(ctx, args.id)
-    state = txn.state()
-    if state["stage"] != states.SELECT:
-        txn.advance(states.SELECT, expect=state["version"])
-    ev = txn.add_evidence(args.file, args.kind)
+    ev = txn.add_evidence(args.file, args.kind, stage=states.SELECT)  # one write, or none
     ctx.out(f"$e{ev['n']} = {txn.path / ev['file']}  ({ev['kind']}, {ev['bytes']} bytes, "
             f"sha256 {ev['sha256'][:12]}…)")
 

@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import socket
 import time
 from contextlib import contextmanager
@@ -113,18 +114,26 @@ class Store:
         else:
             raise TetraError(f"cannot allocate a transaction id for {stem}")
         path = base / txn_id
-        for sub in ("ctx", "build", "artifacts"):
-            (path / sub).mkdir()
-        # Context files are fixed text regenerable from txn_start: written
-        # plainly; the first event's fsync is what makes the transaction exist.
-        (path / "ctx" / "000_policy.md").write_text(_POLICY)
-        (path / "ctx" / "010_request.md").write_text(
-                           f"# {description}\n\ntarget: {target or '-'}\nmodule: {module}\n"
-                           f"actor: {actor_name or self.actor}\n\n{request}".rstrip() + "\n")
-        txn = Transaction(self, path)
-        txn.record("txn_start", {"id": txn_id, "module": module, "description": description,
-                                 "target": target, "actor": actor_name or self.actor,
-                                 "params": params or {}}, expect=0)
+        try:
+            for sub in ("ctx", "build", "artifacts"):
+                (path / sub).mkdir()
+            # Context files are fixed text regenerable from txn_start: written
+            # plainly; the first event's fsync is what makes the transaction exist.
+            (path / "ctx" / "000_policy.md").write_text(_POLICY)
+            (path / "ctx" / "010_request.md").write_text(
+                               f"# {description}\n\ntarget: {target or '-'}\nmodule: {module}\n"
+                               f"actor: {actor_name or self.actor}\n\n{request}".rstrip() + "\n")
+            txn = Transaction(self, path)
+            txn.record("txn_start", {"id": txn_id, "module": module, "description": description,
+                                     "target": target, "actor": actor_name or self.actor,
+                                     "params": params or {}}, expect=0)
+        except (OSError, TetraError) as exc:  # e.g. a full disk: no half-made transaction
+            shutil.rmtree(path, ignore_errors=True)
+            cause = exc.__cause__ if isinstance(exc, TetraError) else exc
+            if not isinstance(cause, OSError):
+                raise
+            raise TetraError(f"cannot create transaction {txn_id}: {cause.strerror or cause}",
+                             hint="free some space and run the command again") from cause
         return txn
 
     # -- finding ------------------------------------------------------------
@@ -288,11 +297,28 @@ class Transaction:
                     f.flush()
                     os.fsync(f.fileno())
                 os._exit(crash.EXIT_CODE)
-            storage.append_line(self.events_file, text)
+            try:
+                size = os.stat(self.events_file).st_size
+            except FileNotFoundError:
+                size = 0
+            try:
+                storage.append_line(self.events_file, text)
+            except OSError as exc:  # a full disk: no part of the write may stay
+                _truncate(self.events_file, size)
+                raise TetraError(f"{self.id}: cannot write events.ndjson: "
+                                 f"{exc.strerror or exc}; nothing was written",
+                                 hint="free some space and run the command again") from exc
             crash.point("append.after")
             # state.json is derivable from the fsynced events (txn rebuild): its
             # rename needs no directory fsync to stay old-or-new after a crash.
-            storage.write_json(self.state_file, new_state, sync_dir=False)
+            try:
+                storage.write_json(self.state_file, new_state, sync_dir=False)
+            except OSError as exc:
+                self._cache = None
+                raise TetraError(f"{self.id}: recorded in events.ndjson, but state.json could not "
+                                 f"be written: {exc.strerror or exc} (it stays at version "
+                                 f"{state['version']})",
+                                 hint=f"free some space, then 'txn rebuild {self.id}'") from exc
             crash.point("state.after")
             self._cache = new_state
         for event in events:
@@ -354,28 +380,53 @@ class Transaction:
         if steps:
             self.record_many([("stage_changed", None, nxt) for nxt in steps], expect=expect)
 
-    def add_evidence(self, source: str | os.PathLike, kind: str | None = None) -> dict:
-        """Copy ``source`` into ``ctx/1N0_<kind>.<ext>``, hashing it; record it."""
+    def add_evidence(self, source: str | os.PathLike, kind: str | None = None, *,
+                     stage: str | None = None) -> dict:
+        """Copy ``source`` into ``ctx/1N0_<kind>.<ext>``, hashing it; record it.
+
+        With ``stage`` (SELECT for ``txn ctx``) the move there is recorded in
+        the same write: a file that cannot be added moves nothing.
+        """
         source = Path(source)
-        if not source.is_file():
-            raise TetraError(f"evidence file not found: {source}",
-                             hint="give the path of an existing file")
+        check_evidence_source(source)
         state = self.state()
+        moves = states.path_to(state["stage"], stage) if stage else []
+        cur = state["stage"]
+        for nxt in moves:  # refuse before copying anything
+            states.check_transition(self.id, cur, nxt)
+            cur = nxt
         n = len(state["evidence"]) + 1
         kind = slugify(kind or source.stem.split(".")[0] or "file")
         ext = "".join(source.suffixes[-2:]) if source.name.endswith((".tar.gz", ".tar.bz2", ".tar.xz")) \
             else source.suffix
         name = f"{90 + 10 * n:03d}_{kind}{ext}"
         dest = self.path / "ctx" / name
-        digest, size = _copy_hashing(source, dest)
-        event = self.record("evidence_added", {"n": n, "file": f"ctx/{name}", "kind": kind,
-                                               "sha256": digest, "bytes": size,
-                                               "source": str(source.resolve())},
-                            expect=state["version"])
+        try:
+            digest, size = _copy_hashing(source, dest)
+        except OSError as exc:
+            raise TetraError(f"{self.id}: cannot copy evidence {source}: {exc.strerror or exc}",
+                             hint="free some space and run the command again") from exc
+        event = self.record_many([("stage_changed", None, nxt) for nxt in moves] + [(
+            "evidence_added", {"n": n, "file": f"ctx/{name}", "kind": kind, "sha256": digest,
+                               "bytes": size, "source": str(source.resolve())}, None)],
+            expect=state["version"])[-1]
         return event["data"]
 
     def open_steps(self) -> dict:
         return self.state().get("open_steps") or {}
+
+
+def check_evidence_source(source: str | os.PathLike) -> None:
+    """Raise unless ``source`` is a readable regular file (evidence to copy)."""
+    source = Path(source)
+    if not source.exists():
+        raise TetraError(f"evidence file not found: {source}",
+                         hint="give the path of an existing file")
+    if not source.is_file():
+        raise TetraError(f"evidence is not a regular file: {source}",
+                         hint="give a file (pack a directory first: tar czf x.tar.gz DIR)")
+    if not os.access(source, os.R_OK):
+        raise TetraError(f"evidence file is not readable: {source}")
 
 
 def _stage_after(kind: str, stage: str, to_stage: str | None) -> str:
@@ -386,6 +437,21 @@ def _stage_after(kind: str, stage: str, to_stage: str | None) -> str:
     if kind == "txn_fail":
         return states.FAIL
     return stage
+
+
+def _truncate(path: Path, size: int) -> None:
+    """Cut ``path`` back to ``size`` bytes (drop a partly written append)."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return
+    try:
+        os.ftruncate(fd, size)
+        os.fsync(fd)
+    except OSError:
+        pass  # left torn: every reader reports it and 'txn rebuild' drops it
+    finally:
+        os.close(fd)
 
 
 def _copy(state: dict) -> dict:
@@ -401,15 +467,19 @@ def _copy_hashing(src: Path, dest: Path) -> tuple[str, int]:
     buf = bytearray(1 << 20)
     view = memoryview(buf)
     tmp = dest.with_name(f".{dest.name}.tmp")
-    with open(src, "rb", buffering=0) as fin, open(tmp, "wb", buffering=0) as fout:
-        while n := fin.readinto(buf):
-            h.update(view[:n])
-            written = 0
-            while written < n:
-                written += fout.write(view[written:n])
-            size += n
-        os.fsync(fout.fileno())
-    os.replace(tmp, dest)
+    try:
+        with open(src, "rb", buffering=0) as fin, open(tmp, "wb", buffering=0) as fout:
+            while n := fin.readinto(buf):
+                h.update(view[:n])
+                written = 0
+                while written < n:
+                    written += fout.write(view[written:n])
+                size += n
+            os.fsync(fout.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no partial copy behind
+        raise
     return h.hexdigest(), size
 
 
