@@ -116,19 +116,45 @@ def txn_commit(ctx, args):
     ctx.out(f"{txn.id}: DONE")
 
 
+FAILED_BY_HAND = "ended with 'txn fail'"
+
+
 @plugin.command("txn fail", help="End the transaction FAIL with a reason",
-                params=[ID, Param("reason")], examples=['txn fail "wrong build"'])
+                params=[ID, Param("reason", required=False,
+                                  help="why, recorded as its error (may be left out after an ID)")],
+                examples=['txn fail "wrong build"', "txn fail ID \"wrong build\"", "txn fail ID"])
 def txn_fail(ctx, args):
     from tetra_repl.ttm import lifecycle
 
-    _, leases = _lib(ctx)
-    txn = open_txn(ctx, args.id)
+    store, leases = _lib(ctx)
+    txn_id, reason = args.id, args.reason
+    if reason is None:  # one word: `txn fail ID` (SPEC 6.4) or `txn fail "reason"` (6.3)
+        if txn_id is None:
+            raise UsageError("txn fail: missing REASON", hint='usage: txn fail [ID] "reason"')
+        if not _names_a_txn(store, txn_id):
+            txn_id, reason = None, txn_id
+    txn = open_txn(ctx, txn_id)
+    reason = reason or FAILED_BY_HAND
     hook = _module_hooks(ctx).get((txn.module, "fail"))
     if hook is not None:
-        hook(ctx, txn, args.reason)
+        hook(ctx, txn, reason)
     else:
-        lifecycle.fail(txn, leases, args.reason)
-    ctx.out(f"{txn.id}: FAIL ({args.reason})")
+        lifecycle.fail(txn, leases, reason)
+    ctx.out(f"{txn.id}: FAIL ({reason})")
+
+
+def _names_a_txn(store, word: str) -> bool:
+    """True when ``word`` is a transaction's id (or shaped like one: a
+    mistyped id must say "no transaction", not become a reason)."""
+    from tetra_repl.ttm.store import ID_RE, TxnNotFound
+
+    if ID_RE.match(word):
+        return True
+    try:
+        store.open(word)
+        return True
+    except TxnNotFound:
+        return False
 
 
 @plugin.command("txn ls", help="List transactions, newest first",

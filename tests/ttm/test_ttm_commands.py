@@ -103,3 +103,20 @@ def test_a_full_disk_while_copying_evidence_moves_nothing_and_leaves_no_partial_
     assert "Traceback" not in r.stderr and "cannot copy evidence" in r.stderr
     assert ((d / "events.ndjson").read_bytes(), (d / "state.json").read_bytes()) == before
     assert sorted(p.name for p in (d / "ctx").iterdir()) == ["000_policy.md", "010_request.md"]
+
+
+def test_fail_with_only_an_id_ends_that_transaction_not_the_active_one(tetra, tetra_dir):
+    first = new(tetra, "first")
+    second = new(tetra, "second")  # the active one
+    r = tetra("txn", "fail", first)  # SPEC 6.4: `txn fail ID` ends it
+    assert r.returncode == 0, r.stderr
+    assert (state(tetra_dir, first)["stage"], state(tetra_dir, second)["stage"]) == ("FAIL", "NEW")
+    assert state(tetra_dir, first)["error"]
+    r = tetra("-c", 'txn fail "wrong build"')  # one word that is no id: the active one's reason
+    assert r.returncode == 0, r.stderr
+    assert (state(tetra_dir, second)["stage"], state(tetra_dir, second)["error"]) == ("FAIL",
+                                                                                      "wrong build")
+    r = tetra("txn", "fail", "nope-20250101T000000")
+    assert r.returncode == 1 and "no transaction 'nope-20250101T000000'" in r.stderr
+    r = tetra("-c", "txn fail")
+    assert r.returncode == 2 and "missing REASON" in r.stderr
