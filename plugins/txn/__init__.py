@@ -165,7 +165,7 @@ def txn_ls(ctx, args):
     from .render import ls
 
     store, _ = _lib(ctx)
-    rows = ls(store, args.module, args.stage)
+    rows = ls(store, args.module, _stage_filter(args.stage))
     if args.json or ctx.json:
         ctx.out(json.dumps(rows, indent=2))
         return
@@ -176,6 +176,20 @@ def txn_ls(ctx, args):
     for r in rows:
         ctx.out(f"{r['id']:<40} {r['module']:<7} {r['display_stage']:<11} "
                 f"{r['target'] or '-':<12} {r['description']}")
+
+
+def _stage_filter(text: str | None) -> str | None:
+    """``--stage``: a stage name (any case) or ``interrupted``."""
+    from tetra_repl.ttm.states import STAGES
+
+    if text is None:
+        return None
+    if text.upper() in STAGES:
+        return text.upper()
+    if text.lower() == "interrupted":
+        return "interrupted"
+    raise UsageError(f"txn ls: --stage {text!r} is not a stage",
+                     hint=f"one of {', '.join(STAGES)}, interrupted")
 
 
 @plugin.command("txn status", help="Stage, target, evidence and the last events", params=[ID])
@@ -255,8 +269,10 @@ def txn_active(ctx, args):
     else:
         txn = active(ctx.session)
         if txn is None:
-            ctx.out("no active transaction")
-            return 1
+            from tetra_repl.ttm.store import TxnNotFound
+
+            raise TxnNotFound("no active transaction",
+                              hint='start one with: txn new "what" @target, or: txn active ID')
     state = txn.state()
     ctx.out(f"{txn.id}  {state['stage']}  {state['target'] or '-'}  {state['description']}")
 
@@ -271,7 +287,7 @@ def txn_resume(ctx, args):
     hook = _module_hooks(ctx).get((txn.module, "resume"))
     if hook is not None:
         return hook(ctx, txn)
-    aborted = lifecycle.resume(txn, leases)
+    aborted = lifecycle.resume(txn, leases, wait=wait_seconds(args.wait))
     state = txn.state()
     ctx.out(f"{txn.id}: resumed at {state['stage']}"
             + (f"; step(s) {', '.join(aborted)} did not finish: run them again or 'txn fail'"
@@ -285,7 +301,8 @@ def txn_rebuild(ctx, args):
 
     txn = open_txn(ctx, args.id)
     state = lifecycle.rebuild(txn)
-    ctx.out(f"{txn.id}: state.json rebuilt from {state['version']} events (stage {state['stage']})")
+    ctx.out(f"{txn.id}: state.json rebuilt from {state['seq']} events "
+            f"(version {state['version']}, stage {state['stage']})")
 
 
 @plugin.command("txn verify", help="Check the log and that state.json matches its replay",

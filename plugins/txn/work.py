@@ -61,7 +61,14 @@ def run_stage(ctx, txn, stage: str, command: list[str], timeout, wait) -> int:
     cancel = cancel_event()
     started = ("exec_started", {"command": command, "hosts": [h.name for h in hosts]}, None)
     with lifecycle.step(txn, f"{stage.lower()}:{n}", before=move, start_with=[started]) as s:
-        results = fan_out(ctx, hosts, command, timeout, cancel)
+        try:
+            results = fan_out(ctx, hosts, command, timeout, cancel)
+        except KeyboardInterrupt:
+            # Ctrl-C: the command has been ended on every host; end the
+            # transaction as a cancelled job's is (leases released), not
+            # left open with a step no one will finish.
+            _interrupted(txn, leases, command, [h.name for h in hosts])
+            raise
         ok = all(r.ok for r in results.values())
         summary = {name: {"exit": r.exit_status, "error": r.error} for name, r in results.items()}
         s.before_done.append(("exec_finished", {"command": command, "hosts": summary, "ok": ok}, None))
@@ -77,6 +84,18 @@ def run_stage(ctx, txn, stage: str, command: list[str], timeout, wait) -> int:
         f"{' '.join(command)} failed on {name} ({r.error or f'exit {r.exit_status}'})")
     lifecycle.fail(txn, leases, why)
     raise CommandError(f"{txn.id}: {stage} failed: {why}; transaction is FAIL")
+
+
+INTERRUPTED = "interrupted (Ctrl-C)"
+
+
+def _interrupted(txn, leases, command: list[str], hosts: list[str]) -> None:
+    summary = {name: {"exit": None, "error": "interrupted"} for name in hosts}
+    try:
+        txn.record("exec_finished", {"command": command, "hosts": summary, "ok": False})
+        lifecycle.fail(txn, leases, INTERRUPTED)
+    except TetraError:
+        pass  # the log stays valid either way; 'txn fail' ends it later
 
 
 def fan_out(ctx, hosts, command, timeout, cancel) -> dict:

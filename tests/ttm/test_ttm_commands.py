@@ -3,11 +3,15 @@ faults (SPEC 10): one clear line, the right exit status, nothing half-written.""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import resource
+import signal
 import subprocess
+import time
 
-from tetra_testing import TETRA
+from tetra_testing import TETRA, kill_tree
 from ttm_helpers import all_ids, events, state, txn_dir
 
 
@@ -120,3 +124,99 @@ def test_fail_with_only_an_id_ends_that_transaction_not_the_active_one(tetra, te
     assert r.returncode == 1 and "no transaction 'nope-20250101T000000'" in r.stderr
     r = tetra("-c", "txn fail")
     assert r.returncode == 2 and "missing REASON" in r.stderr
+
+
+def test_ctrl_c_during_txn_exec_ends_it_fail_and_releases_the_lease(tetra, tetra_env, tetra_dir):
+    txn_id = new(tetra)
+    assert tetra("-c", "txn resolve").returncode == 0
+    child = subprocess.Popen([TETRA, "-c", "txn exec -- sleep 60; echo never"], env=tetra_env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(e["type"] == "exec_started" for e in events(tetra_dir, txn_id)):
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        os.killpg(child.pid, signal.SIGINT)  # what Ctrl-C sends
+        out, err = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            kill_tree(child.pid)
+    assert child.returncode == 130
+    assert err.splitlines() == ["tetra: line 1: interrupted"] and "never" not in out
+    s = state(tetra_dir, txn_id)
+    assert (s["stage"], s["error"], s["open_steps"], s["locks"]) == (
+        "FAIL", "interrupted (Ctrl-C)", {}, {})
+    assert not list((tetra_dir / "locks").glob("*.lock"))
+    assert tetra("txn", "verify", txn_id).returncode == 0
+
+
+def test_ls_stage_takes_any_case_and_refuses_what_is_not_a_stage(tetra, tetra_dir):
+    txn_id = new(tetra)
+    tetra("-c", 'txn fail "no"')
+    for word in ("FAIL", "fail", "Fail"):
+        r = tetra("txn", "ls", "--stage", word, "--json")
+        assert [row["id"] for row in json.loads(r.stdout)] == [txn_id], word
+    r = tetra("txn", "ls", "--stage", "finished")
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[0].endswith("txn ls: --stage 'finished' is not a stage")
+
+
+def test_active_with_none_is_one_error_line(tetra):
+    r = tetra("-c", "txn active")
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.splitlines()[0] == "tetra: line 1: no active transaction"
+    assert "failed (exit status" not in r.stderr
+
+
+def test_rebuild_counts_events_not_writes(tetra, tetra_dir, tmp_path):
+    art = tmp_path / "a.txt"
+    art.write_text("x")
+    txn_id = new(tetra)
+    assert tetra("-c", f"txn ctx {art}; txn resolve").returncode == 0
+    s = state(tetra_dir, txn_id)
+    r = tetra("txn", "rebuild", txn_id)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == (f"{txn_id}: state.json rebuilt from {len(events(tetra_dir, txn_id))} "
+                                f"events (version {s['version']}, stage ASSEMBLE)")
+
+
+def test_resume_waits_for_a_locked_host_with_wait(tetra, tetra_env, tetra_dir):
+    # A dies mid-exec: interrupted, its lease left to a dead pid.
+    assert tetra("-c", 'txn new "a" @local; txn resolve').returncode == 0
+    [a] = all_ids(tetra_dir)
+    child = subprocess.Popen([TETRA, "-c", "txn exec -- sleep 60"], env=tetra_env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(e["type"] == "exec_started" for e in events(tetra_dir, a)):
+            assert child.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        kill_tree(child.pid)
+        child.wait(timeout=10)
+    # B breaks that lease and holds @local for a few seconds.
+    holder = subprocess.Popen([TETRA, "-c", 'txn new "b" @local; txn resolve; txn exec -- sleep 3'],
+                              env=tetra_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while '"b-' not in _read(tetra_dir / "locks/local.lock"):
+            assert holder.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        r = tetra("txn", "resume", a)
+        assert r.returncode == 1 and "@local is locked by b-" in r.stderr
+        r = tetra("txn", "resume", a, "--wait=60")
+        assert r.returncode == 0, r.stderr
+    finally:
+        holder.communicate(timeout=60)
+    assert "local" in state(tetra_dir, a)["locks"]
+    assert json.loads((tetra_dir / "locks/local.lock").read_text())["txn"] == a
+
+
+def _read(path) -> str:
+    try:
+        return path.read_text()
+    except FileNotFoundError:
+        return ""

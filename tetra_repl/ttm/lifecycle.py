@@ -163,7 +163,7 @@ def display_stage(state: dict) -> str:
     return "interrupted" if interrupted(state) else state["stage"]
 
 
-def resume(txn: Transaction, leases: Leases) -> list[str]:
+def resume(txn: Transaction, leases: Leases, *, wait: float | None = None) -> list[str]:
     """Take over an interrupted transaction: re-take its leases, close the
     dead run's open steps.  Returns the names of those steps (their work may
     or may not have happened; completed steps stay recorded)."""
@@ -179,7 +179,8 @@ def resume(txn: Transaction, leases: Leases) -> list[str]:
         ("step_aborted", {"step": name, "reason": "resumed after interruption"}, None)
         for name in aborted]
     if state["locks"]:
-        take_leases(txn, leases, list(state["locks"]), label=state.get("target"), then=items)
+        take_leases(txn, leases, list(state["locks"]), label=state.get("target"), wait=wait,
+                    then=items)
     else:
         txn.record_many(items)
     return aborted
