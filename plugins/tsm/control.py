@@ -151,15 +151,24 @@ def wait_started(store, name: str, port: int | None, timeout: float) -> StartRes
     deadline = time.monotonic() + timeout
     procdir = store.proc_dir(name)
     meta: dict = {}
+    restarts_before: int | None = None
     while True:
         meta = store.read(name) or meta
         status = meta.get("status")
+        if restarts_before is None and meta:
+            restarts_before = int(meta.get("restarts") or 0)
         if status == "online" and process_alive(meta):
             if not port or port_open(port):
                 return StartResult(True, meta)
-        elif status in ("errored", "stopped", "crashed") and (
-                status != "crashed" or meta.get("restart_policy") == "no"):
+        elif is_final(meta):
             return StartResult(False, meta, _why(store, meta, port, status))
+        elif status == "crashed" and (time.monotonic() + float(meta.get("next_restart_delay") or 0)
+                                      >= deadline):
+            # its next restart would come after the timeout: say so now, not then
+            exits = int(meta.get("restarts") or 0) - (restarts_before or 0) + 1
+            return StartResult(False, meta, f"crashed: it exited {exits} time"
+                               f"{'s' if exits != 1 else ''} while starting (last: "
+                               f"{_exit_text(meta.get('exit_code'))})" + _detail(store, meta, port))
         if time.monotonic() >= deadline:
             if status == "launching" and not supervisor_alive(procdir):
                 return StartResult(False, meta, "the supervisor did not start (see "
@@ -168,6 +177,13 @@ def wait_started(store, name: str, port: int | None, timeout: float) -> StartRes
             return StartResult(False, meta, f"not {what} after {timeout:g}s"
                                + _detail(store, meta, port))
         time.sleep(POLL if time.monotonic() + 0.2 < deadline else 0.02)
+
+
+def is_final(meta: dict) -> bool:
+    """Whether ``meta``'s status is one its supervisor has ended with (no restart to come)."""
+    status = meta.get("status")
+    return status in ("errored", "stopped") or (
+        status == "crashed" and meta.get("restart_policy") == "no")
 
 
 def _why(store, meta: dict, port: int | None, status: str) -> str:
@@ -188,6 +204,8 @@ def _detail(store, meta: dict, port: int | None) -> str:
         if holder and not (own and holder.startswith(f"pid {own} ")):
             return f"\nport {port} is in use by {holder}"
     lines = tail(store.processes / meta.get("name", "") / "current.err", 10)
+    if meta.get("error"):  # the supervisor's own "[tsm] why" line: already in the message
+        lines = [line for line in lines if line != f"[tsm] {meta['error']}"]
     if lines:
         return "\nlast lines of stderr:\n" + "\n".join("  " + line for line in lines)
     return ""

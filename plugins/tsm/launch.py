@@ -196,13 +196,24 @@ def launch(store: Store, meta: dict, timeout: float, adopt: bool = False) -> con
 
 def settle(store: Store, meta: dict, timeout: float) -> control.StartResult:
     """Wait for a spawned process to come up; a failed start is stopped and marked errored."""
-    result = control.wait_started(store, meta["name"], meta.get("port"), timeout)
-    if not result.ok and result.meta.get("status") not in ("errored", "stopped", "crashed"):
-        # a start that failed must not leave a crash loop behind
-        final = control.stop_many(store, [result.meta], timeout=2.0)[0]
-        store.update_unsupervised(meta["name"], status="errored",
-                                  error=result.reason.splitlines()[0])
-        result.meta = store.read(meta["name"]) or final
+    name = meta["name"]
+    result = control.wait_started(store, name, meta.get("port"), timeout)
+    if result.ok or control.is_final(result.meta):
+        return result
+    # A start that failed must not leave a crash loop (or a late starter) behind.
+    # A supervisor that holds its lock but has not written its pid yet is waited
+    # for, so that it can be stopped; one that has not taken the lock yet finds
+    # the process errored when it does, and exits without starting it.
+    procdir = store.proc_dir(name)
+    fresh = store.read(name) or result.meta
+    until = time.monotonic() + 2.0
+    while (control.supervisor_pid(fresh) is None and control.supervisor_alive(procdir)
+           and time.monotonic() < until):
+        time.sleep(0.01)
+        fresh = store.read(name) or fresh
+    final = control.stop_many(store, [fresh], timeout=2.0)[0]
+    store.update_unsupervised(name, status="errored", error=result.reason.splitlines()[0])
+    result.meta = store.read(name) or final
     return result
 
 

@@ -121,13 +121,17 @@ class Supervisor:
 
     def tell_child_log(self, text: str) -> None:
         """A line in current.err from tsm itself (why a start failed)."""
-        for fd, splitter in self.streams.items():
+        for splitter in self.streams.values():
             if splitter.log.path.endswith("current.err"):
                 splitter.feed(f"[tsm] {text}\n".encode())
 
     # -- running --------------------------------------------------------------
     def run(self, adopt: bool) -> int:
         """Start (or adopt) the child and supervise it; the exit status of the supervisor."""
+        if not adopt and self.meta.get("status") != "launching":
+            # the start that spawned us gave up (timed out) before we took the lock
+            self.note(f"not starting: status is already {self.meta.get('status')}")
+            return 0
         # recorded with the first save, which comes after the child is spawned
         self.meta.update(supervisor_pid=os.getpid(),
                          supervisor_create_time=procfs.create_time(os.getpid()))
@@ -142,9 +146,8 @@ class Supervisor:
         while True:
             if self.child_pid is not None:
                 exited, code = self.watch()
-                if exited:
-                    if not self.after_exit(code):
-                        return 0
+                if exited and not self.after_exit(code):
+                    return 0
             elif not self.backoff_then_spawn():
                 return 0
 
@@ -161,8 +164,8 @@ class Supervisor:
             import subprocess
 
             hook = subprocess.run(["/bin/sh", "-c", self.meta["prehook"]], cwd=cwd, env=env,
-                                  stdin=subprocess.DEVNULL, capture_output=True)
-            for fd, splitter in self.streams.items():
+                                  stdin=subprocess.DEVNULL, capture_output=True, check=False)
+            for splitter in self.streams.values():
                 splitter.feed(hook.stdout if splitter.log.path.endswith(".out") else hook.stderr)
             if hook.returncode != 0:
                 return self.give_up(f"prehook failed (exit status {hook.returncode})")
@@ -173,9 +176,11 @@ class Supervisor:
         writers = [os.open(self.dir / fifo, os.O_RDWR) for fifo in FIFOS]
         try:
             # posix_spawn rather than subprocess: it spares the supervisor the
-            # import of subprocess (start-up time) and reports a failed exec
+            # import of subprocess (start-up time) and reports a failed exec.
+            # The child leads its own session (SPEC 8), hence its own process
+            # group, which is what stop signals.
             self.child_pid = os.posix_spawn(
-                _find_program(argv[0], env), argv, env, setpgroup=0,
+                _find_program(argv[0], env), argv, env, setsid=True,
                 setsigdef=(signal.SIGPIPE, signal.SIGHUP, signal.SIGXFSZ),
                 file_actions=[(os.POSIX_SPAWN_OPEN, 0, "/dev/null", os.O_RDONLY, 0),
                               (os.POSIX_SPAWN_DUP2, writers[0], 1),
