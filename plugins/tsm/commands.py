@@ -12,7 +12,7 @@ from tetra_repl.errors import CommandError, UsageError
 from tetra_repl.plugin import Option, Param, Plugin
 
 from .layout import POLICIES
-from .store import Store, dumps
+from .store import Store, check_name, dumps
 
 plugin = Plugin("tsm", help="service manager: start, supervise and inspect processes")
 plugin.group("tsm", "service manager (PM2-class): start, stop, logs, save/resurrect")
@@ -63,6 +63,17 @@ def _publish(ctx, topic: str, meta: dict, **extra) -> None:
                             "pid": meta.get("pid"), "port": meta.get("port"), **extra})
 
 
+def _check_min(ctx, args, *limits: tuple[str, float, bool]) -> None:
+    """UsageError unless each ``(dest, bound, strict)`` flag is > bound (strict) or >= bound."""
+    for dest, bound, strict in limits:
+        value = args.values.get(dest)
+        if value is None or (value > bound if strict else value >= bound):
+            continue
+        word = "greater than" if strict else "at least"
+        raise UsageError(f"{ctx.spec.name}: --{dest.replace('_', '-')} must be {word} {bound:g}, "
+                         f"got {value:g}", hint=f"see 'help {ctx.spec.name}'")
+
+
 def split_trailing(words: list[str]) -> tuple[list[str], dict]:
     """Peel tsm's own ``--name N`` / ``--port P`` off the end of the command words."""
     found: dict = {}
@@ -92,11 +103,13 @@ def _parse_size(text: str | None) -> int | None:
     units = {"k": 1024, "m": 1024 ** 2, "g": 1024 ** 3}
     t = text.strip().lower().rstrip("b")
     try:
-        if t and t[-1] in units:
-            return int(float(t[:-1]) * units[t[-1]])
-        return int(t)
-    except ValueError:
-        raise UsageError(f"tsm start: --max-log-size expects bytes (e.g. 10M), got {text!r}") from None
+        size = int(float(t[:-1]) * units[t[-1]]) if t and t[-1] in units else int(t)
+    except (ValueError, OverflowError):
+        size = 0
+    if size <= 0:
+        raise UsageError(f"tsm start: --max-log-size expects bytes > 0 (e.g. 10M), got {text!r}",
+                         hint="see 'help tsm start'")
+    return size
 
 
 @plugin.command(
@@ -134,6 +147,9 @@ def start(ctx, args):
             args.given.add(key)
     if not words:
         raise UsageError("tsm start: missing COMMAND", hint="usage: " + ctx.spec.usage)
+    _check_min(ctx, args, ("timeout", 0, True), ("max_restarts", 0, False), ("log_keep", 1, False))
+    if "name" in args.given:
+        check_name(args.name)
     store = _store(ctx)
     store.ensure()
     request = None
@@ -155,7 +171,8 @@ def start(ctx, args):
         request.max_restarts = args.max_restarts
     request.timeout = args.timeout
     request.log_keep = args.log_keep
-    request.log_max_bytes = _parse_size(args.max_log_size) or request.log_max_bytes
+    size = _parse_size(args.max_log_size)
+    request.log_max_bytes = request.log_max_bytes if size is None else size
     result = launch.start_new(store, request)
     return _report_start(ctx, args, result)
 
@@ -195,8 +212,11 @@ def _report_start(ctx, args, result) -> int:
 def stop(ctx, args):
     from . import control
 
+    _check_min(ctx, args, ("timeout", 0, False))
     store = _store(ctx)
     metas = store.resolve(args.process)
+    idle = {m["name"]: m.get("status") for m in metas  # neither it nor a supervisor runs
+            if not control.process_alive(m) and control.supervisor_pid(m) is None}
     results = control.stop_many(store, metas, timeout=args.timeout)
     for meta in results:
         _publish(ctx, "tsm.stopped", meta)
@@ -207,7 +227,9 @@ def stop(ctx, args):
         ctx.out("no processes")
     else:
         for m in results:
-            ctx.out(f"stopped {m['name']} (id {m['tsm_id']})")
+            was = idle.get(m["name"])
+            ctx.out(f"stopped {m['name']} (id {m['tsm_id']})" if was is None else
+                    f"{m['name']} (id {m['tsm_id']}) was not running ({was})")
 
 
 @plugin.command("tsm restart", help="Stop then start processes again (same id, name, logs)",
@@ -218,6 +240,7 @@ def stop(ctx, args):
 def restart(ctx, args):
     from . import control, launch
 
+    _check_min(ctx, args, ("timeout", 0, False), ("start_timeout", 0, True))
     store = _store(ctx)
     metas = store.resolve(args.process)
     stopped = control.stop_many(store, metas, timeout=args.timeout)
@@ -244,6 +267,7 @@ def restart(ctx, args):
 def delete(ctx, args):
     from . import control
 
+    _check_min(ctx, args, ("timeout", 0, False))
     store = _store(ctx)
     metas = store.resolve(args.process)
     stopped = control.stop_many(store, metas, timeout=args.timeout)
@@ -284,6 +308,7 @@ def ls(ctx, args):
 def logs(ctx, args):
     from . import logs as logs_lib
 
+    _check_min(ctx, args, ("lines", 0, False))
     store = _store(ctx)
     meta = _one(ctx, store, args.process)
     path = store.proc_dir(meta["name"]) / ("current.err" if args.err else "current.out")
@@ -394,6 +419,7 @@ def save(ctx, args):
 def resurrect(ctx, args):
     from . import persist
 
+    _check_min(ctx, args, ("timeout", 0, True))
     store = _store(ctx)
     outcome = persist.resurrect(store, timeout=args.timeout)
     for name, what in outcome:

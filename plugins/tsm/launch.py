@@ -19,14 +19,16 @@ from pathlib import Path
 from tetra_repl.errors import CommandError, UsageError
 
 from . import control, envfile
-from .store import Store, check_name, sanitize
 from .layout import POLICIES
+from .store import Store, check_name, sanitize
 from .supervisor import DEFAULTS
 
 _PYTHON = re.compile(r"python(\d+(\.\d+)?)?\Z")
 _ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 INTERPRETERS = {"node": "node", "nodejs": "node", "bash": "bash", "sh": "bash", "zsh": "bash",
                 "dash": "bash"}
+# flags of known servers that take a value, so the port may follow them
+_VALUE_FLAGS = {"http": ("-b", "--bind", "-d", "--directory", "-p", "--protocol")}
 SCRIPT_TYPES = {".py": ("python3", "python"), ".js": ("node", "node"), ".mjs": ("node", "node"),
                 ".cjs": ("node", "node"), ".sh": ("bash", "bash")}
 
@@ -100,17 +102,21 @@ def _which(program: str) -> str:
 
 def discover_port(request: StartRequest, analysis: Analysis, env: dict[str, str]) -> int | None:
     """``--port``, PORT= in the env file, PORT= in the command, a known server's argument."""
-    if request.port:
+    if request.port is not None:
         return request.port
     for value in (env.get("PORT"),
                   *(w.split("=", 1)[1] for w in analysis.command if w.startswith("PORT="))):
         if value and value.isdigit():
             return int(value)
     if analysis.process_type in ("python", "node"):
-        for word in analysis.args:
+        takes_value = _VALUE_FLAGS.get(analysis.label, ())
+        words = iter(analysis.args)
+        for word in words:
             if word.isdigit() and 0 < int(word) < 65536:
                 return int(word)
-            if not word.startswith("-"):
+            if word in takes_value:
+                next(words, None)  # `--bind 127.0.0.1 7777`: the address is not the end
+            elif not word.startswith("-"):
                 break
     for i, word in enumerate(analysis.args):
         if word == "--port" and i + 1 < len(analysis.args) and analysis.args[i + 1].isdigit():
@@ -253,7 +259,7 @@ def load_service(store: Store, name: str) -> StartRequest | None:
     import tomllib
 
     path = store.services_dir / f"{name}.toml"
-    if not _name_ok(name) or not path.is_file():
+    if not name_ok(name) or not path.is_file():
         return None
     try:
         data = tomllib.loads(path.read_text())
@@ -267,10 +273,19 @@ def load_service(store: Store, name: str) -> StartRequest | None:
     base = Path(path).parent
     env_file = data.get("env") or data.get("env_file")
     cwd = data.get("cwd")
+    port = data.get("port")
+    if isinstance(port, str) and port.isdigit():
+        port = int(port)
+    if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
+        raise CommandError(f"{path}: 'port' must be an integer, got {port!r}")
+    service_name = data.get("name", name)
+    if not isinstance(service_name, str) or not name_ok(service_name):
+        raise CommandError(f"{path}: invalid name {service_name!r}",
+                           hint="use letters, digits and . _ - @ + (no '/', no '..')")
     try:
         return StartRequest(
-            command=[str(w) for w in command], name=data.get("name", name),
-            port=data.get("port"), env_file=str(base / env_file) if env_file else None,
+            command=[str(w) for w in command], name=service_name,
+            port=port, env_file=str(base / env_file) if env_file else None,
             cwd=str(base / cwd) if cwd else None, restart=data.get("restart", "on-failure"),
             max_restarts=int(data.get("max_restarts", 15)), prehook=data.get("prehook"),
             extra={"service": name})
@@ -278,7 +293,8 @@ def load_service(store: Store, name: str) -> StartRequest | None:
         raise CommandError(f"{path}: {exc}") from None
 
 
-def _name_ok(name: str) -> bool:
+def name_ok(name: str) -> bool:
+    """Whether ``name`` is a valid process name (see ``store.check_name``)."""
     try:
         check_name(name)
         return True

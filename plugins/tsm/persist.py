@@ -11,6 +11,7 @@ import shlex
 import sys
 import time
 
+from tetra_repl.errors import TetraError
 from tetra_repl.storage import read_json, write_json
 
 from . import control, launch
@@ -41,7 +42,11 @@ def load_dump(store: Store) -> list[dict]:
                            hint="'tsm save' records the running processes") from None
     except (OSError, ValueError) as exc:
         raise CommandError(f"cannot read {store.dump_file}: {exc}") from None
-    return [p for p in data.get("processes", []) if isinstance(p, dict) and p.get("name")]
+    processes = data.get("processes") if isinstance(data, dict) else None
+    if not isinstance(processes, list):
+        raise CommandError(f"cannot read {store.dump_file}: no \"processes\" list",
+                           hint="'tsm save' writes it again")
+    return [p for p in processes if isinstance(p, dict) and p.get("name")]
 
 
 def resurrect(store: Store, timeout: float = 10.0) -> list[tuple[str, str]]:
@@ -55,6 +60,9 @@ def resurrect(store: Store, timeout: float = 10.0) -> list[tuple[str, str]]:
     waiting: list[dict] = []
     for saved in load_dump(store):
         name = saved["name"]
+        if not isinstance(name, str) or not launch.name_ok(name):  # a hand-edited dump.json
+            outcome.append((str(name), "failed: invalid process name"))
+            continue
         current = store.read(name)
         if current is not None and control.process_alive(current):
             if control.supervisor_alive(store.proc_dir(name)):
@@ -88,7 +96,7 @@ def resurrect(store: Store, timeout: float = 10.0) -> list[tuple[str, str]]:
             fresh = store.allocate(meta, explicit_name=True)
         try:
             launch.check_port_free(fresh.get("port"), store)
-        except Exception as exc:
+        except TetraError as exc:
             store.update_unsupervised(name, status="errored", error=str(exc))
             outcome.append((name, f"failed: {exc}"))
             continue
@@ -116,7 +124,7 @@ def services(store: Store) -> list[dict]:
             request = launch.load_service(store, path.stem)
             entry.update(command=request.command, port=request.port, cwd=request.cwd,
                          restart=request.restart)
-        except Exception as exc:
+        except TetraError as exc:
             entry["error"] = str(exc)
         m = running.get(path.stem)
         entry["running"] = bool(m)

@@ -1,12 +1,13 @@
-"""SPEC 8 + 10 for tsm: failed starts leave nothing running, and say why in one line."""
+"""SPEC 8 + 10 for tsm: failed starts leave nothing running, bad input is one clear line."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 import psutil
-from tsm_helpers import wait_for
+from tsm_helpers import PY, wait_for
 
 
 def _one_clear_error(result, status: int) -> str:
@@ -59,8 +60,59 @@ def test_the_process_leads_its_own_session(tsm):
     assert os.getsid(pid) == pid and os.getpgid(pid) == pid
 
 
+def test_bad_flag_values_are_usage_errors_that_start_nothing(tsm):
+    cases = [
+        (["start", "--timeout", "-3", "--", "sleep", "9"], "--timeout must be greater than 0"),
+        (["start", "--timeout", "0", "--", "sleep", "9"], "--timeout must be greater than 0"),
+        (["start", "--max-restarts", "-1", "--", "sleep", "9"], "--max-restarts must be at least 0"),
+        (["start", "--log-keep", "0", "--", "sleep", "9"], "--log-keep must be at least 1"),
+        (["start", "--max-log-size", "0", "--", "sleep", "9"], "--max-log-size expects bytes > 0"),
+        (["start", "--name", "", "--", "sleep", "9"], "invalid process name ''"),
+        (["start", "--port", "0", "--", "sleep", "9"], "port 0 is out of range"),
+        (["start", "--port", "70000", "--", "sleep", "9"], "port 70000 is out of range"),
+        (["stop", "all", "--timeout", "-1"], "--timeout must be at least 0"),
+        (["logs", "x", "--lines", "-5"], "--lines must be at least 0"),
+    ]
+    for words, message in cases:
+        first = _one_clear_error(tsm(*words, check=False), 2)
+        assert message in first, (words, first)
+    assert not tsm.processes.exists() or list(tsm.processes.iterdir()) == []
+
+
+def test_a_stopped_process_stopped_again_says_it_was_not_running(tsm):
+    tsm("start", "--name", "twice", "--", "sleep", "60")
+    assert tsm("stop", "twice").stdout.strip() == "stopped twice (id 0)"
+    again = tsm("stop", "twice")
+    assert again.stdout.strip() == "twice (id 0) was not running (stopped)"
+    assert tsm.meta("twice")["status"] == "stopped"
+
+
 def test_a_missing_program_is_explained_once(tsm):
     result = tsm("start", "--name", "ghost", "--", "/nonexistent/program", check=False)
     first = _one_clear_error(result, 1)
     assert "cannot start '/nonexistent/program'" in first
     assert result.stderr.count("cannot start") == 1
+
+
+def test_a_service_file_with_a_bad_port_or_name_names_the_file(tsm):
+    services = tsm.dir / "tsm" / "services"
+    services.mkdir(parents=True)
+    (services / "badport.toml").write_text('command = "sleep 60"\nport = "80x"\n')
+    (services / "escape.toml").write_text('command = "sleep 60"\nname = "../evil"\n')
+    first = _one_clear_error(tsm("start", "badport", check=False), 1)
+    assert "badport.toml: 'port' must be an integer" in first
+    first = _one_clear_error(tsm("start", "escape", check=False), 1)
+    assert "escape.toml: invalid name '../evil'" in first
+    assert not (tsm.dir / "tsm" / "runtime" / "evil").exists()
+
+
+def test_a_damaged_dump_file_is_one_clear_error(tsm):
+    dump = tsm.dir / "tsm" / "dump.json"
+    dump.parent.mkdir(parents=True)
+    dump.write_text("[1, 2]")
+    assert "no \"processes\" list" in _one_clear_error(tsm("resurrect", check=False), 1)
+    dump.write_text(json.dumps({"processes": [{"name": "../evil", "command": [PY, "-V"],
+                                               "cwd": "/"}]}))
+    result = tsm("resurrect", check=False)
+    _one_clear_error(result, 1)
+    assert "../evil: failed: invalid process name" in result.stdout

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-
 from tetra_plugins.tsm import envfile
 from tetra_plugins.tsm.commands import split_trailing
 from tetra_plugins.tsm.launch import StartRequest, analyse, derive_name, discover_port
 from tetra_plugins.tsm.logfile import LineSplitter, RotatingLog
 from tetra_plugins.tsm.store import check_name, sanitize
+
+from tetra_repl.errors import UsageError
 
 
 def _name_and_port(command, cwd, **flags):
@@ -24,6 +25,10 @@ def _name_and_port(command, cwd, **flags):
     (["python3", "-m", "http.server"], "/srv/x", {"name": "web", "port": 7777}, ("web-7777", 7777)),
     (["python3", "-m", "http.server", "7777", "--bind", "127.0.0.1"], "/srv/site", {},
      ("site-http-7777", 7777)),
+    (["python3", "-m", "http.server", "--bind", "127.0.0.1", "7777"], "/srv/site", {},
+     ("site-http-7777", 7777)),
+    (["python3", "-m", "http.server", "-d", "/srv/www", "-b", "::1", "8080"], "/srv/site", {},
+     ("site-http-8080", 8080)),
     (["sleep", "100"], "/srv/jobs", {}, ("jobs-sleep", None)),
     (["PORT=4000", "node", "server.js"], "/srv/api", {}, ("api-server-4000", 4000)),
     (["./worker", "--port", "9100"], "/srv/w", {}, ("w-worker-9100", 9100)),
@@ -53,7 +58,7 @@ def test_trailing_name_and_port_are_tsms_the_rest_is_the_commands():
 
 def test_names_that_could_escape_are_refused():
     for bad in ("..", "../x", "a/b", "", ".x", "-x", "a" * 101):
-        with pytest.raises(Exception):
+        with pytest.raises(UsageError):
             check_name(bad)
     assert check_name("web-7777") == "web-7777"
     assert "/" not in sanitize("../../etc") and ".." not in sanitize("a..b")
