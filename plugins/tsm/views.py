@@ -10,10 +10,9 @@ over one shared interval with psutil.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from . import control, procfs
-
 
 CPU_SAMPLE = ".cpu-sample.json"
 CPU_WINDOW = (0.5, 600.0)
@@ -138,7 +137,7 @@ def stamp(epoch) -> str:
     """An epoch time as UTC ISO-8601."""
     if not epoch:
         return "-"
-    return datetime.fromtimestamp(float(epoch), timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(float(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def describe(store, meta: dict) -> dict:

@@ -7,7 +7,6 @@ import os
 import signal
 
 import psutil
-
 from tsm_helpers import PY, wait_for
 
 

@@ -8,7 +8,6 @@ import textwrap
 import time
 
 import psutil
-
 from tsm_helpers import PY, wait_for
 
 LISTENER = textwrap.dedent("""

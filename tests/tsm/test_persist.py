@@ -7,7 +7,6 @@ import os
 import signal
 
 import psutil
-
 from tsm_helpers import PY, free_port, wait_for
 
 

@@ -8,7 +8,6 @@ import socket
 import urllib.request
 
 import psutil
-
 from tsm_helpers import PY, free_port, wait_for
 
 
@@ -17,7 +16,7 @@ def test_start_returns_once_the_port_accepts_and_lays_out_spec_files(tsm, port, 
     env_file.write_text("# settings\nSECRET_TOKEN='s3cr3t value'\nexport MODE=prod\n")
     out = tsm("start", "--name", "web", "--env", str(env_file), "--",
               PY, "-m", "http.server", str(port), "--bind", "127.0.0.1").stdout
-    assert "started web-%d" % port in out
+    assert f"started web-{port}" in out
     # no waiting here: start returned only after the port accepted connections
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as reply:
         assert reply.status == 200

@@ -8,7 +8,6 @@ import signal
 import time
 
 import psutil
-
 from tsm_helpers import PY, wait_for
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil
 
 PY = sys.executable
-from tetra_testing import TETRA  # noqa: E402,F401 -- re-exported for the tsm tests
+from tetra_testing import TETRA  # noqa: F401 -- re-exported for the tsm tests
 
 
 def free_port() -> int:
