@@ -134,6 +134,9 @@ def derive_name(request: StartRequest, analysis: Analysis, cwd: str, port: int |
         name = sanitize(f"{os.path.basename(cwd.rstrip('/')) or 'root'}-{analysis.label}")
     if port and not name.endswith(f"-{port}"):
         name = f"{name}-{port}"
+    if name == "all":  # 'tsm stop all' means every process: this one could not be named
+        raise UsageError("tsm start: 'all' cannot be a process name",
+                         hint="it means every process in 'tsm stop|restart|delete all'")
     return check_name(name)
 
 

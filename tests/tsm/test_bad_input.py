@@ -68,6 +68,7 @@ def test_bad_flag_values_are_usage_errors_that_start_nothing(tsm):
         (["start", "--log-keep", "0", "--", "sleep", "9"], "--log-keep must be at least 1"),
         (["start", "--max-log-size", "0", "--", "sleep", "9"], "--max-log-size expects bytes > 0"),
         (["start", "--name", "", "--", "sleep", "9"], "invalid process name ''"),
+        (["start", "--name", "all", "--", "sleep", "9"], "'all' cannot be a process name"),
         (["start", "--port", "0", "--", "sleep", "9"], "port 0 is out of range"),
         (["start", "--port", "70000", "--", "sleep", "9"], "port 70000 is out of range"),
         (["stop", "all", "--timeout", "-1"], "--timeout must be at least 0"),
