@@ -7,6 +7,7 @@ import threading
 
 from tetra_repl.errors import CommandError, TetraError
 from tetra_repl.ttm import lifecycle, session_leases, states, targets
+from tetra_repl.ttm.leases import WaitCancelled
 
 
 def cancel_event():
@@ -52,13 +53,18 @@ def run_stage(ctx, txn, stage: str, command: list[str], timeout, wait) -> int:
         states.check_transition(txn.id, state["stage"], stage)
     hosts = hosts_of(ctx, txn, state)
     move = [("stage_changed", None, stage)] if state["stage"] != stage else []
+    cancel = cancel_event()
     if stage == states.EXECUTE:
-        lifecycle.take_leases(txn, leases, [h.name for h in hosts], label=state["target"], wait=wait,
-                              then=move)
+        try:
+            lifecycle.take_leases(txn, leases, [h.name for h in hosts], label=state["target"],
+                                  wait=wait, then=move, cancel=cancel)
+        except WaitCancelled:  # a cancelled job that was waiting for a locked host
+            lifecycle.fail(txn, leases, "cancelled")
+            raise CommandError(f"{txn.id}: cancelled while waiting for {state['target']}; "
+                               "transaction is FAIL") from None
         move = []
     state = txn.state()
     n = 1 + sum(1 for s in state["steps"] if s.startswith(stage.lower() + ":"))
-    cancel = cancel_event()
     started = ("exec_started", {"command": command, "hosts": [h.name for h in hosts]}, None)
     with lifecycle.step(txn, f"{stage.lower()}:{n}", before=move, start_with=[started]) as s:
         try:

@@ -30,6 +30,10 @@ from .store import pid_alive
 DEFAULT_TTL = 3600.0  # seconds; renewed by each stage of the holder
 
 
+class WaitCancelled(TetraError):
+    """The wait for a lease was cancelled (its job was cancelled); nothing was taken."""
+
+
 class Locked(TetraError):
     """Another live transaction holds the lease."""
 
@@ -89,13 +93,14 @@ class Leases:
 
     def acquire(self, host: str, txn_id: str, *, label: str | None = None,
                 wait: float | None = None, ttl: float = DEFAULT_TTL,
-                on_broken=None) -> Lease:
+                on_broken=None, cancel=None) -> Lease:
         """Take the lease on ``host`` for ``txn_id``.
 
         ``wait=None`` fails fast with :class:`Locked`; otherwise polls for up to
         ``wait`` seconds.  The same transaction may re-take its own lease (a
         resumed run).  ``on_broken(old_record, reason)`` is called when a stale
-        lease is broken, before the new one is written.
+        lease is broken, before the new one is written.  ``cancel`` (a
+        ``threading.Event``) ends a wait early with :class:`WaitCancelled`.
         """
         self.dir.mkdir(parents=True, exist_ok=True)
         deadline = None if wait is None else time.monotonic() + wait
@@ -118,7 +123,10 @@ class Leases:
                 raise Locked(f"{who} is locked by {describe(current)}", current,
                              hint="wait for it with --wait[=SECONDS], or see "
                                   f"'txn status {current.get('txn')}'")
-            time.sleep(delay)
+            if cancel is None:
+                time.sleep(delay)
+            elif cancel.wait(delay):
+                raise WaitCancelled(f"{label or host}: cancelled while waiting for its lease")
             delay = min(delay * 1.5, 0.25)
 
     def _write(self, host: str, txn_id: str, ttl: float) -> Lease:

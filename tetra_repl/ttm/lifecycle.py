@@ -22,7 +22,7 @@ from .store import Transaction, actor_alive
 # -- leases ------------------------------------------------------------------
 
 def take_leases(txn: Transaction, leases: Leases, hosts: list[str], *, label: str | None = None,
-                wait: float | None = None, then: list | None = None) -> None:
+                wait: float | None = None, then: list | None = None, cancel=None) -> None:
     """Lease every host for ``txn`` (all or none), then record in one write a
     ``lock_broken`` for each stale lease broken on the way, ``lock_acquired``
     per host, and the events in ``then`` (e.g. the move to EXECUTE)."""
@@ -35,7 +35,7 @@ def take_leases(txn: Transaction, leases: Leases, hosts: list[str], *, label: st
     try:
         for host in sorted(set(hosts)):  # one global order: no deadlock between two txns
             lease = leases.acquire(host, txn.id, label=_label(label, host, hosts), wait=wait,
-                                   on_broken=broken)
+                                   on_broken=broken, cancel=cancel)
             taken.append(host)
             items.append(("lock_acquired", {"host": host, "token": lease.token, "file": lease.file,
                                             "pid": os.getpid(), "expires": lease.record["expires"]},
