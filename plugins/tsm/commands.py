@@ -178,8 +178,13 @@ def start(ctx, args):
 
 
 def _existing(store: Store, word: str) -> dict | None:
+    """The process ``word`` names: its id, its name, or the one service WORD started."""
     metas = store.all()
-    return next((m for m in metas if m["name"] == word or str(m["tsm_id"]) == word), None)
+    found = next((m for m in metas if m["name"] == word or str(m["tsm_id"]) == word), None)
+    if found is None:  # `tsm start api` again, once api-8000 exists (stopped or running)
+        owned = [m for m in metas if m.get("service") == word]
+        found = owned[0] if len(owned) == 1 else None
+    return found
 
 
 def _start_existing(ctx, args, store: Store, meta: dict):

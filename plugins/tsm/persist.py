@@ -127,6 +127,8 @@ def services(store: Store) -> list[dict]:
         except TetraError as exc:
             entry["error"] = str(exc)
         m = running.get(path.stem)
+        if m and entry.get("port") is None:
+            entry["port"] = m.get("port")  # discovered from the command when it started
         entry["running"] = bool(m)
         entry["pid"] = m.get("pid") if m else None
         out.append(entry)

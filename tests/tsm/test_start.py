@@ -129,6 +129,21 @@ def test_service_definition_with_cwd_prehook_and_env(tsm, tmp_path):
     assert listing[0]["service"] == "greeter" and listing[0]["running"] is True
 
 
+def test_a_service_with_a_port_starts_again_by_its_service_name(tsm, port):
+    services = tsm.dir / "tsm" / "services"
+    services.mkdir(parents=True)
+    (services / "api.toml").write_text(
+        f'command = ["{PY}", "-m", "http.server", "{port}", "--bind", "127.0.0.1"]\n')
+    assert f"started api-{port} (id 0" in tsm("start", "api").stdout
+    again = tsm("start", "api", check=False)
+    assert again.returncode == 1 and f"api-{port} is already running" in again.stderr
+    listing = json.loads(tsm("services", "--json").stdout)
+    assert listing[0]["port"] == port and listing[0]["running"] is True
+    tsm("stop", "api")
+    assert f"started api-{port} (id 0" in tsm("start", "api").stdout  # same process, same id
+    assert list(tsm.ls()) == [f"api-{port}"] and tsm.meta(f"api-{port}")["status"] == "online"
+
+
 def test_script_types_and_interpreters_are_detected(tsm, tmp_path):
     (tmp_path / "app.py").write_text("import time\ntime.sleep(60)\n")
     tsm("start", "app.py", "--name", "py", cwd=tmp_path)
