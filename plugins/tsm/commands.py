@@ -457,7 +457,11 @@ def doctor(ctx, args):
         for f in findings:
             fix = f"  -> patrol: {f['repair']}" if f["repair"] else "  -> needs you"
             ctx.out(f"{f['kind']}: {f['detail']}{fix}")
-    return 1 if findings else 0
+    if findings:
+        n = len(findings)
+        raise CommandError(f"tsm doctor: {n} problem{'s' if n != 1 else ''} found",
+                           hint="'tsm patrol' repairs those marked 'patrol'")
+    return 0
 
 
 @plugin.command("tsm patrol", help="Repair what doctor finds (adopt orphans, mark the dead, "
@@ -475,8 +479,11 @@ def patrol(ctx, args):
     else:
         for r in results:
             ctx.out(f"{r['kind']}: {r['detail']}: {r['result']}")
-    return 1 if any(r["result"] == "needs you" or r["result"].startswith("failed")
-                    for r in results) else 0
+    left = sum(r["result"] == "needs you" or r["result"].startswith("failed") for r in results)
+    if left:
+        raise CommandError(f"tsm patrol: {left} problem{'s' if left != 1 else ''} left "
+                           "that it cannot repair")
+    return 0
 
 
 @plugin.command("tsm startup", help="Print a systemd user unit that resurrects at boot",

@@ -99,3 +99,16 @@ def test_stop_works_without_a_supervisor(tsm):
     assert after["status"] == "stopped" and after["pid"] is None
     assert not (tsm.processes / "lonely" / "lonely.pid").exists()
     assert tsm("doctor").returncode == 0
+
+
+def test_doctor_and_patrol_end_with_one_line_that_counts_the_problems(tsm):
+    broken = tsm.processes / "broken"
+    broken.mkdir(parents=True)
+    (broken / "meta.json").write_text("{torn")
+    report = tsm("doctor", check=False)
+    assert report.returncode == 1 and "bad_meta:" in report.stdout
+    assert report.stderr.splitlines()[0] == "tetra: line 1: tsm doctor: 1 problem found"
+    repaired = tsm("patrol", check=False)
+    assert repaired.returncode == 1 and "needs you" in repaired.stdout
+    assert repaired.stderr.splitlines()[0] == ("tetra: line 1: tsm patrol: 1 problem left that "
+                                               "it cannot repair")
