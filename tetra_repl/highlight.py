@@ -46,9 +46,9 @@ BACKGROUND = Operator.Background  # trailing &
 SEPARATOR = Punctuation.Separator  # ; and new line
 WORD = Text  # a plain argument
 
-_BARE = r"""[^\s;&"'$\\]+"""  # unquoted run inside a word (the grammar's _TAIL)
+_BARE = r"""[^\s;&"'$#\\]+"""  # unquoted run inside a word (the grammar's _TAIL)
 _VAR = r"\$(?:\?|[A-Za-z_][A-Za-z0-9_]*|\{[A-Za-z_][A-Za-z0-9_]*\})"
-_WORD_END = r"(?=[\s;&]|\Z)"
+_WORD_END = r"(?=[\s;&#]|\Z)"
 _GAP = r"(?:[ \t\r\f\v]|\\\n)+"
 # Entering a word state must be sure to consume something there: a zero-width
 # `default` would loop for ever at the end of the text.
@@ -81,7 +81,7 @@ class TetraLexer(RegexLexer):
         # Between words of a statement, and what may follow any word.
         "blank": [
             (_GAP, Whitespace),
-            (r"#[^\n]*", Comment.Single),  # reached only where a word could start
+            (r"#[^\n]*", Comment.Single),
             (r"[;\n]", SEPARATOR),
             (r"&", BACKGROUND),
             (r"\s", Error),  # blanks the grammar does not allow (\x1c...)

@@ -177,3 +177,17 @@ def test_interrupted_command_exits_130(tetra_env, tetra_dir):
     assert proc.returncode == 130
     assert "never" not in out
     assert "interrupted" in err
+
+
+def test_hash_outside_quotes_starts_a_comment_even_inside_a_word(tetra):
+    r = tetra("-c", "echo a#b c\necho 'a#b' \"c#d\" e\\#f # g")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "a\na#b c#d e#f\n"
+
+
+def test_a_word_after_a_background_ampersand_is_named_in_the_parse_error(tetra):
+    r = tetra("-c", "echo a & wait")
+    assert r.returncode == 2
+    assert r.stderr.splitlines()[0] == (
+        "tetra: parse error at 1:10: unexpected word wait, expected ';' or a new line"
+        " or end of input")

@@ -48,10 +48,12 @@ def test_passthrough_after_double_dash_is_never_classified():
 
 
 def test_statements_separators_comments_and_background():
-    statements = parse("echo a; echo b &\n# only a comment\n\n echo c#not-a-comment # comment")
-    assert [s.line for s in statements] == [1, 1, 4]
+    statements = parse("echo a; echo b &\n# only a comment\n\n echo c#a comment & ; x\necho 'd#e'")
+    assert [s.line for s in statements] == [1, 1, 4, 5]
     assert statements[1].background is True
-    assert statements[2].args[1] == Word(("c#not-a-comment",))
+    # '#' outside quotes starts a comment, inside a word too (SPEC 3)
+    assert statements[2].args[1:] == (Word(("c",)),) and not statements[2].background
+    assert statements[3].args[1] == Word(("d#e",))
 
 
 def test_quoted_words_stay_plain_words():
@@ -63,7 +65,8 @@ def test_quoted_words_stay_plain_words():
     ('deploy @staging "build', 1, 17, "unterminated string"),
     ("echo 'a", 1, 6, "unterminated string"),
     ("echo ok\n  x $(id)", 2, 5, "command substitution"),
-    ("a & b", 1, 5, "unexpected a word"),
+    ("a & b", 1, 5, "unexpected word b, expected"),
+    ('a & "b c" d', 1, 5, 'unexpected word "b c", expected'),
     ("@x[ y", 1, 1, "invalid target"),
     ("echo $", 1, 6, "variable name"),
 ])

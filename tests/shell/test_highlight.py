@@ -50,8 +50,9 @@ def test_assignment_strings_variables_comment_and_separator():
         (Comment.Single, "# note")]
 
 
-def test_hash_inside_a_word_is_not_a_comment():
-    assert tokens("echo a#b") == [(COMMAND, "echo"), (WORD, "a#b")]
+def test_hash_outside_quotes_starts_a_comment_even_inside_a_word():
+    assert tokens("echo a#b c") == [(COMMAND, "echo"), (WORD, "a"), (Comment.Single, "#b c")]
+    assert tokens("echo 'a#b'") == [(COMMAND, "echo"), (String.Single, "'a#b'")]
 
 
 def test_a_new_line_starts_a_new_statement():

@@ -118,6 +118,11 @@ def _from_lark(exc, text: str, first_line: int) -> ParseError:
         offset = len(text)
     else:
         message = f"unexpected {_FRIENDLY.get(token.type, token.type) if token else 'input'}"
+        if token is not None and token.type in ("WORD", "WORDS"):
+            from ._lark import _WORD
+
+            first = _WORD.match(token.value)
+            message = f"unexpected word {first.group() if first else token.value}"
         if token is not None and token.type == "BG":
             message = "'&' must end a statement"
         line, column = exc.line, exc.column

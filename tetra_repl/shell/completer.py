@@ -29,7 +29,7 @@ from pygments.token import String
 from ..highlight import FLAG, PASSTHROUGH, SYMBOL, TetraLexer, TokenWord, words_before
 from ..spec import CommandSpec, Option, Param
 
-_NEEDS_QUOTES = re.compile(r"""[\s;&"'$\\]""")
+_NEEDS_QUOTES = re.compile(r"""[\s;&"'$#\\]""")
 _TRAILING_VAR = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)?\Z")
 
 
@@ -122,7 +122,7 @@ class TetraCompleter(Completer):
                 if option is None or not option.takes_value:
                     return []
                 return [(head + "=" + text, display, meta)
-                        for text, display, meta in self._values(option, value, current, bare=True)]
+                        for text, display, meta in self._values(option, value, current)]
             return self._flags(spec, prefix, given)
         if not verbatim and prefix.startswith("@"):
             return self._plugin("target", prefix, current)
@@ -169,13 +169,13 @@ class TetraCompleter(Completer):
                     yield flag, flag + ("[=…]" if option.optional_value else ""), option.help
                     break
 
-    def _values(self, item: Param | Option, prefix: str, current: TokenWord, bare: bool = False):
+    def _values(self, item: Param | Option, prefix: str, current: TokenWord):
         """Values for a parameter or a flag: choices, then its completer kind, then paths."""
         if item.choices:
-            return [(quote(c, current.text, bare), c, "") for c in item.choices if c.startswith(prefix)]
+            return [(quote(c, current.text), c, "") for c in item.choices if c.startswith(prefix)]
         kind = item.complete or {"path": "path", "target": "target"}.get(item.type)
         if kind == "path" or (kind is None and isinstance(item, Param) and item.rest):
-            return self._paths(prefix, current, bare)
+            return self._paths(prefix, current)
         if kind is None:
             return []
         return self._plugin(kind, prefix, current)
@@ -199,7 +199,7 @@ class TetraCompleter(Completer):
                 out.append((text if kind == "target" else quote(text, current.text), text, meta))
         return out
 
-    def _paths(self, prefix: str, current: TokenWord, bare: bool = False):
+    def _paths(self, prefix: str, current: TokenWord):
         folder, slash, stem = prefix.rpartition("/")
         where, base = (folder or "/", folder + "/") if slash else (".", "")
         try:
@@ -217,7 +217,7 @@ class TetraCompleter(Completer):
                 is_dir = False
             suffix = "/" if is_dir else ""
             # a directory keeps its quote open so the next Tab can go on into it
-            out.append((quote(base + entry.name + suffix, current.text, bare, close=not is_dir),
+            out.append((quote(base + entry.name + suffix, current.text, close=not is_dir),
                         entry.name + suffix, ""))
         return out
 
@@ -261,14 +261,12 @@ def unquote(raw: str) -> str:
     return "".join(out)
 
 
-def quote(text: str, typed: str = "", bare: bool = False, close: bool = True) -> str:
+def quote(text: str, typed: str = "", close: bool = True) -> str:
     """``text`` written as one word, quoted the way the user started (if they did).
 
     ``close=False`` leaves the quote open (a directory, to go on completing).
-    ``bare`` is for a value after ``--flag=``, where ``#`` cannot start a comment.
     """
-    starts_comment = text.startswith("#") and not bare
-    if not typed.startswith(("'", '"')) and not _NEEDS_QUOTES.search(text) and not starts_comment:
+    if not typed.startswith(("'", '"')) and not _NEEDS_QUOTES.search(text):
         return text
     if typed.startswith('"') or ("'" in text):
         body = '"' + re.sub(r'(["\\$])', r"\\\1", text)
