@@ -136,12 +136,16 @@ def _source(opts: dict, rest: list[str], session) -> str | None:
         return opts["command"]
     if not rest:
         return sys.stdin.read()
-    if len(rest) == 1 and (rest[0].endswith(".tetra") or os.path.isfile(rest[0])):
+    if len(rest) == 1 and (rest[0].endswith(".tetra") or os.path.exists(rest[0])):
         try:
             with open(rest[0], encoding="utf-8") as f:
                 return f.read()
         except OSError as exc:
             session.err(f"tetra: cannot read script {rest[0]}: {exc.strerror}")
+            return None
+        except UnicodeDecodeError as exc:
+            session.err(f"tetra: cannot read script {rest[0]}: not UTF-8 text "
+                        f"(byte {exc.start + 1})")
             return None
     from .language.printer import argv_to_source
 

@@ -118,6 +118,9 @@ def bind(spec: CommandSpec, statement: Statement, skip: int, session) -> Args:
         args.values[p.name] = [] if p.rest else None
     rest_param = next((p for p in spec.params if p.rest), None)
     fixed = [p for p in spec.params if not p.rest]
+    # A command that declares no flags and takes words greedily (echo, help)
+    # gets flag-like words as words: `echo --name=web` prints `--name=web`.
+    flags_are_words = rest_param is not None and rest_param.greedy and not spec.options
     positionals: list[Any] = []
     greedy: list[str] | None = None
 
@@ -136,7 +139,7 @@ def bind(spec: CommandSpec, statement: Statement, skip: int, session) -> Args:
         if greedy is not None:
             greedy.append(_raw(arg, session))
             continue
-        if isinstance(arg, Flag):
+        if isinstance(arg, Flag) and not flags_are_words:
             option = spec.option(arg.name)
             if option is None:
                 _unknown_flag(spec, arg.name)
@@ -167,14 +170,13 @@ def bind(spec: CommandSpec, statement: Statement, skip: int, session) -> Args:
     if statement.passthrough is not None or greedy is not None:
         words = (greedy or []) + [expand(w, session) for w in statement.passthrough or ()]
         if rest_param is None:
-            raise UsageError(f"{spec.name}: takes no command after '--'",
-                             hint=f"see 'help {spec.name}'")
+            raise UsageError(f"{spec.name}: takes no command after '--'", hint=_usage_hint(spec))
         args.values[rest_param.name] = words
         args.given.add(rest_param.name)
     _bind_positionals(spec, fixed, positionals, args, session)
     if rest_param is not None and rest_param.required and not args.values[rest_param.name]:
         raise UsageError(f"{spec.name}: missing {rest_param.name.upper()}",
-                         hint=f"usage: {spec.usage}")
+                         hint=_usage_hint(spec))
     return args
 
 
@@ -183,10 +185,10 @@ def _bind_positionals(spec, fixed: list[Param], given: list, args: Args, session
     if len(given) > len(fixed):
         extra = given[len(fixed)]
         raise UsageError(f"{spec.name}: unexpected argument {_raw(extra, session)!r}",
-                         hint=f"usage: {spec.usage}")
+                         hint=_usage_hint(spec))
     if len(given) < required:
         missing = [p for p in fixed if p.required][len(given)]
-        raise UsageError(f"{spec.name}: missing {_label(missing)}", hint=f"usage: {spec.usage}")
+        raise UsageError(f"{spec.name}: missing {_label(missing)}", hint=_usage_hint(spec))
     spare = len(given) - required  # optional params filled left to right
     values = iter(given)
     for p in fixed:
@@ -198,6 +200,11 @@ def _bind_positionals(spec, fixed: list[Param], given: list, args: Args, session
         args.given.add(p.name)
 
 
+def _usage_hint(spec: CommandSpec) -> str:
+    """Where a usage error points: the command's usage line and its help."""
+    return f"usage: {spec.usage} (see 'help {spec.name}')"
+
+
 def _label(p: Param) -> str:
     return f"@{p.name}" if p.type == "target" else p.name.upper()
 
@@ -206,16 +213,18 @@ def _convert_param(spec, p: Param, arg, session):
     if p.type == "target":
         if not isinstance(arg, Symbol):
             raise UsageError(f"{spec.name}: expected an @target for {p.name.upper()}, "
-                             f"got {_raw(arg, session)!r}", hint="targets look like @staging")
+                             f"got {_raw(arg, session)!r}",
+                             hint=f"targets look like @staging; see 'help {spec.name}'")
         return arg
     if p.type == "assignment":
         if not isinstance(arg, Assignment):
-            raise UsageError(f"{spec.name}: expected NAME=VALUE, got {_raw(arg, session)!r}")
+            raise UsageError(f"{spec.name}: expected NAME=VALUE, got {_raw(arg, session)!r}",
+                             hint=f"see 'help {spec.name}'")
         return (arg.name, expand(arg.value, session))
     text = _raw(arg, session)
     if p.choices and text not in p.choices:
         raise UsageError(f"{spec.name}: {p.name.upper()} must be one of "
-                         f"{', '.join(p.choices)} (got {text!r})")
+                         f"{', '.join(p.choices)} (got {text!r})", hint=f"see 'help {spec.name}'")
     return _typed(spec, p.type, p.name.upper(), text)
 
 
@@ -263,9 +272,8 @@ def execute(statement: Statement, session) -> int:
     target = next((a for a in statement.args if isinstance(a, Symbol)), None)
     description = statement.source or spec.name
     if statement.background:
-        job = session.jobs.start(description, lambda: _call(spec, ctx, args),
-                                 key=target.name if target is not None else None)
-        session.err(f"[{job.id}] started: {job.description}")
+        session.jobs.start(description, lambda: _call(spec, ctx, args),
+                           key=target.name if target is not None else None)
         return 0
     if target is None:
         return _call(spec, ctx, args)  # the runner is not even imported

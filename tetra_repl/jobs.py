@@ -49,6 +49,8 @@ class JobManager:
             job = Job(self._next, description)
             self._next += 1
             self._jobs[job.id] = job
+        # said before the job runs: a quick job's "done" line must not come first
+        self.session.err(f"[{job.id}] started: {description}")
         if key is not None:
             from .ttm import runner
 

@@ -148,7 +148,10 @@ class Session:
             if status != 0 and script:
                 name = statement.command_name or "exec"
                 self.err(f"tetra: {prefix}{name} failed (exit status {status})")
-                status = ExitStatus.ERROR
+                # $? keeps the command's own status, as in the shell; the script
+                # reports "a command failed" (1)
+                self.last_status = status
+                return ExitStatus.ERROR
         except ExitRequest:
             raise
         except KeyboardInterrupt:

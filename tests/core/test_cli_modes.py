@@ -179,6 +179,46 @@ def test_interrupted_command_exits_130(tetra_env, tetra_dir):
     assert "interrupted" in err
 
 
+def test_echo_prints_flag_like_words_as_its_arguments(tetra):
+    r = tetra("-c", "echo --name=web -f -n 20 PORT=3000")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "--name=web -f -n 20 PORT=3000\n"
+
+
+def test_missing_unexpected_and_mistyped_arguments_point_to_help_cmd(tetra):
+    for line, command in [("set", "set"), ("set x", "set"), ("exit 1 2", "exit"),
+                          ("resolve local", "resolve"), ("put @local", "put")]:
+        r = tetra("-c", line)
+        assert r.returncode == 2, line
+        assert r.stderr.startswith(f"tetra: line 1: {command}: "), r.stderr
+        assert f"help {command}" in r.stderr, r.stderr
+
+
+def test_dollar_question_keeps_a_failed_commands_own_status_in_a_script(tetra):
+    r = tetra("--keep-going", "-c", "@local sh -c 'exit 7'\necho status=$?")
+    assert r.returncode == 1
+    assert r.stdout == "status=7\n"
+    assert "line 1: exec failed (exit status 7)" in r.stderr
+
+
+def test_a_background_job_is_announced_before_it_reports_done(tetra):
+    r = tetra("-c", "echo quick &\nwait")
+    assert r.returncode == 0, r.stderr
+    lines = [line for line in r.stderr.splitlines() if line.startswith("[1]")]
+    assert lines == ["[1] started: echo quick &", "[1] done: echo quick &"]
+
+
+def test_a_script_that_is_not_utf8_or_not_a_file_is_one_clear_line(tetra, tmp_path):
+    script = tmp_path / "latin1.tetra"
+    script.write_bytes(b"echo caf\xe9\n")
+    r = tetra(str(script))
+    assert r.returncode == 2
+    assert r.stderr == f"tetra: cannot read script {script}: not UTF-8 text (byte 9)\n"
+    r = tetra(str(tmp_path))
+    assert r.returncode == 2
+    assert r.stderr == f"tetra: cannot read script {tmp_path}: Is a directory\n"
+
+
 def test_hash_outside_quotes_starts_a_comment_even_inside_a_word(tetra):
     r = tetra("-c", "echo a#b c\necho 'a#b' \"c#d\" e\\#f # g")
     assert r.returncode == 0, r.stderr
