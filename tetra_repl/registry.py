@@ -40,13 +40,30 @@ class Registry:
 
     # -- registration -------------------------------------------------------
     def add_plugin(self, plugin: Plugin, source: str = "core") -> None:
-        """Register every command and hook of ``plugin``, or nothing if one clashes."""
+        """Register every command and hook of ``plugin``, or nothing if one clashes
+        or one of its load hooks fails."""
         for spec in plugin.commands:
             for name in (spec.name, *spec.aliases):
                 owner = self.commands.get(name)
                 if owner is not None and owner.plugin != spec.plugin:
                     raise ValueError(f"command {name!r} is already defined by "
                                      f"plugin {owner.plugin!r}")
+        # restored in place: the shell's lexer holds on to ``groups`` itself
+        tables = (self.commands, self.groups, self.completers, self.variable_providers,
+                  self.toolbar_providers, self.prompt_providers, self.plugins)
+        saved = [table.copy() for table in tables]
+        try:
+            self._register(plugin, source)
+        except BaseException:
+            for table, before in zip(tables, saved):
+                table.clear()
+                if isinstance(table, dict):
+                    table.update(before)
+                else:
+                    table.extend(before)
+            raise
+
+    def _register(self, plugin: Plugin, source: str) -> None:
         for spec in plugin.commands:
             self.add_command(spec)
         for word, help in plugin.groups.items():
@@ -102,7 +119,7 @@ class Registry:
             if not isinstance(plugin, Plugin):
                 raise TypeError("defines no 'plugin' (a tetra_repl.plugin.Plugin)")
             self.add_plugin(plugin, source)
-        except Exception as exc:  # a broken plugin must not stop the shell
+        except (Exception, SystemExit) as exc:  # a broken plugin must not stop the shell
             message = f"{type(exc).__name__}: {exc}"
             self.plugins.append(PluginRecord(name, source, None, message))
             warn(f"plugin {name!r} failed to load ({source}): {message}")

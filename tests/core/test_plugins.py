@@ -77,3 +77,30 @@ def test_a_third_party_distribution_registers_through_the_entry_point_group(tetr
     assert r.stdout == "hello from a wheel\n"
     r = tetra("-c", "plugins", env={"PYTHONPATH": str(site)})
     assert "loaded  hello" in r.stdout and "entry point hello_tetra.plug:plugin" in r.stdout
+
+
+def test_a_plugin_that_calls_sys_exit_on_load_is_only_a_failed_plugin(tetra, tetra_dir):
+    install_plugin(tetra_dir, "quitter", "import sys\nsys.exit('no thanks')\n")
+    r = tetra("-c", "plugins; echo still-here")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.endswith("still-here\n")
+    assert "FAILED  quitter    SystemExit: no thanks" in r.stdout
+    assert r.stderr.count("plugin 'quitter' failed to load") == 1
+
+
+def test_a_plugin_whose_load_hook_fails_registers_nothing(tetra, tetra_dir):
+    install_plugin(tetra_dir, "hook",
+        "from tetra_repl.plugin import Plugin\n"
+        "plugin = Plugin('hook')\n"
+        "@plugin.command('hooked')\n"
+        "def hooked(ctx, args):\n"
+        "    ctx.out('hooked ran')\n"
+        "@plugin.on_load\n"
+        "def boom(session):\n"
+        "    raise RuntimeError('hook failed')\n")
+    r = tetra("-c", "plugins")
+    assert r.returncode == 0, r.stderr
+    assert "FAILED  hook       RuntimeError: hook failed" in r.stdout
+    assert "loaded  hook" not in r.stdout
+    r = tetra("-c", "hooked")
+    assert r.returncode == 2 and "unknown command 'hooked'" in r.stderr
