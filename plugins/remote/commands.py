@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import posixpath
 import time
 
 from tetra_repl.connectors import ConnectorError, GroupResult, RunResult, fan_out, pool_for
@@ -35,10 +36,11 @@ def resolve(ctx, args):
     return 0
 
 
-def _parallel(args, plan) -> int:
+def _parallel(ctx, args, plan) -> int:
     if args.parallel is not None:
         if args.parallel < 1:
-            raise UsageError("--parallel must be at least 1")
+            raise UsageError(f"{ctx.spec.name}: --parallel must be at least 1",
+                             hint=f"see 'help {ctx.spec.name}'")
         return args.parallel
     return plan.parallel
 
@@ -69,7 +71,7 @@ def exec_(ctx, args):
         return pool.get(host).run(command, timeout=timeout, on_stdout=out, on_stderr=err,
                                   cancel=cancel, capture=quiet)
 
-    results = fan_out(plan.hosts, run_on, parallel=_parallel(args, plan), cancel=cancel)
+    results = fan_out(plan.hosts, run_on, parallel=_parallel(ctx, args, plan), cancel=cancel)
     _report_notes(ctx, pool, plan.hosts)
     if quiet:
         ctx.out(json.dumps(_json_results(plan, results), indent=2))
@@ -169,12 +171,14 @@ def transfer(ctx, args, verb: str):
         else:
             dest = _local_dest(args.local, host.name, args.remote, many)
             digest = connector.get(args.remote, dest, progress=report, cancel=cancel)
+            if os.path.isdir(os.path.expanduser(dest)):  # the file went in with its own name
+                dest = os.path.join(dest, posixpath.basename(args.remote))
         size = os.path.getsize(os.path.expanduser(args.local if verb == "put" else dest))
         return {"ok": True, "sha256": digest, "bytes": size, "path": dest,
                 "seconds": time.monotonic() - started}
 
     try:
-        results = fan_out(plan.hosts, one, parallel=_parallel(args, plan), cancel=cancel)
+        results = fan_out(plan.hosts, one, parallel=_parallel(ctx, args, plan), cancel=cancel)
     finally:
         if progress:
             progress.finish()

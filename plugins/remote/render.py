@@ -21,6 +21,8 @@ def resolve_table(plan) -> list[str]:
     def row(level, text):
         lines.append(f"  {level['level']}  {level['name']:<10} {text}")
 
+    indent = " " * len(f"  0  {'':<10} ")  # where a row's text starts
+
     for level in plan.levels:
         n = level["level"]
         if n == 0:
@@ -58,7 +60,7 @@ def resolve_table(plan) -> list[str]:
                     row(level, text)
                     first = False
                 else:
-                    lines.append(f"  {'':<13}    {text}")
+                    lines.append(indent + text)
     return lines
 
 

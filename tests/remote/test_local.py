@@ -65,3 +65,20 @@ def test_put_of_a_missing_local_file_is_one_clear_line(tetra, tmp_path):
     assert r.returncode == 1
     assert f"put: no such local file: {tmp_path}/nope.tar.gz" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_get_into_a_directory_reports_the_file_it_wrote(tetra, tmp_path):
+    src = tmp_path / "app.log"
+    src.write_bytes(b"x" * 1234)
+    into = tmp_path / "into"
+    into.mkdir()
+    r = tetra("-c", f"get @local {src} {into}")
+    assert r.returncode == 0, r.stderr
+    assert (into / "app.log").read_bytes() == src.read_bytes()
+    assert f"<- {into}/app.log  1.2 KB in" in r.stdout
+
+
+def test_a_bad_parallel_value_names_the_command(tetra, tmp_path):
+    r = tetra("-c", "exec @local --parallel 0 -- true")
+    assert r.returncode == 2
+    assert "exec: --parallel must be at least 1" in r.stderr and "help exec" in r.stderr

@@ -262,3 +262,37 @@ def test_unreadable_ssh_config_is_one_clear_line(tetra, tmp_path):
     assert r.returncode == 1
     assert f"{cfg}: cannot read ssh_config: Unparsable line Port" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_per_host_rows_of_the_resolve_table_line_up(tetra, topo):
+    r = tetra("--ssh-config", str(topo), "resolve", "@prod:web")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    first = next(line for line in lines if line.startswith("  4  address"))
+    second = lines[lines.index(first) + 1]
+    assert first.index("web-1") == second.index("web-2")
+
+
+def test_local_runs_as_this_user_whatever_the_defaults_say(tetra, topo):
+    import getpass
+
+    plan = plan_of(tetra, "@local", topo)  # the topology's [defaults] user is "deploy"
+    assert plan["hosts"][0]["user"] == getpass.getuser()
+    assert plan["levels"][5]["hosts"][0]["user"] == getpass.getuser()
+
+
+def test_a_named_ssh_config_that_does_not_exist_is_an_error(tetra, topo, tmp_path):
+    missing = tmp_path / "no_such_config"
+    r = tetra("--ssh-config", str(missing), "resolve", "@staging")
+    assert r.returncode == 1
+    assert f"cannot read ssh_config {missing}: no such file" in r.stderr
+    r = tetra("resolve", "@staging", env={"TETRA_SSH_CONFIG": str(tmp_path)})
+    assert r.returncode == 1
+    assert f"cannot read ssh_config {tmp_path}: not a file" in r.stderr
+
+
+def test_a_topology_that_ends_inside_an_array_names_its_last_line(tetra, tetra_dir):
+    (tetra_dir / "topology.toml").write_text('[targets.a]\nhosts = [\n  "x",\n')
+    r = tetra("targets")
+    assert r.returncode == 1
+    assert f"{tetra_dir}/topology.toml:3: invalid TOML: " in r.stderr

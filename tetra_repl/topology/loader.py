@@ -77,7 +77,12 @@ def load(path: Path) -> Topology:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             line = re.search(r"at line (\d+)", str(exc))
-            where = f"{path}:{line.group(1)}" if line else str(path)
+            if line:
+                where = f"{path}:{line.group(1)}"
+            elif "at end of document" in str(exc):  # the file ended inside an array or string
+                where = f"{path}:{max(1, len(text.splitlines()))}"
+            else:
+                where = str(path)
             raise TopologyError(f"{where}: invalid TOML: {exc}") from None
     return _Validator(path, text).topology(data)
 

@@ -37,7 +37,10 @@ class TopologyStore:
 
     def __init__(self, env):
         self.env = env
-        self.ssh_config = SSHConfigFile(env.ssh_config_file)
+        path = env.ssh_config_file
+        default = Path.home() / ".ssh" / "config"
+        self.ssh_config = SSHConfigFile(
+            path, required=path is not None and Path(path).expanduser() != default)
         self._lock = threading.Lock()
         self._stamp: tuple | None = None
         self._value: Topology | TopologyError | None = None
@@ -252,8 +255,11 @@ def _host(topology: Topology, ssh_config: SSHConfigFile, target: TargetEntry,
     user = settings.get("user") or _local_user()
     sources.setdefault("user", "local user")
     if connector == "local":
-        return ResolvedHost(entry.name, hostname if entry.host else "localhost", None, user,
-                            "local", target.name, entry.roles, settings, sources=sources)
+        # commands run as this process's user, whatever [defaults] user says
+        sources["user"] = "local user"
+        return ResolvedHost(entry.name, hostname if entry.host else "localhost", None,
+                            _local_user(), "local", target.name, entry.roles, settings,
+                            sources=sources)
     port = int(settings.get("port") or 22)
     sources.setdefault("port", "builtin")
     identity = settings.get("identity_file")

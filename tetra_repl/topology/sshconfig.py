@@ -24,8 +24,9 @@ _NUMERIC = {"port": int, "connect_timeout": float, "keepalive_interval": float,
 class SSHConfigFile:
     """One ssh_config file, re-read when its modification time changes."""
 
-    def __init__(self, path: Path | None):
+    def __init__(self, path: Path | None, *, required: bool = False):
         self.path = Path(path).expanduser() if path else None
+        self.required = required  # named by --ssh-config or $TETRA_SSH_CONFIG: must exist
         self._stamp: tuple | None = None
         self._patterns: list[str] = []
         self._included: list[Path] = []
@@ -34,6 +35,12 @@ class SSHConfigFile:
 
     def _refresh(self) -> None:
         stamp = _stamp(self.path)
+        if self.required and self.path is not None and (stamp is None or not self.path.is_file()):
+            from .loader import TopologyError
+
+            reason = "not a file" if self.path.exists() else "no such file"
+            raise TopologyError(f"cannot read ssh_config {self.path}: {reason}",
+                                hint="fix --ssh-config FILE or $TETRA_SSH_CONFIG")
         if stamp is not None:
             stamp = (stamp, *(_stamp(p) for p in self._included))
         if stamp != self._stamp:
