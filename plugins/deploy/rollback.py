@@ -71,5 +71,9 @@ class Rollback(Deploy):
                     self.run_op(hp, "restart", P.restart(lay, hp.restart))
 
     def done_message(self, hps) -> str:
+        targets = {self.target_release(hp) for hp in hps}
+        if len(targets) == 1:  # the usual case: one line names the release once
+            return (f"rolled back {len(hps)} host(s) to {targets.pop()}: "
+                    f"{', '.join(hp.name for hp in hps)}  ({self.txn.id} DONE)")
         return (f"rolled back {len(hps)} host(s): " + ", ".join(
             f"{hp.name} → {self.target_release(hp)}" for hp in hps) + f"  ({self.txn.id} DONE)")

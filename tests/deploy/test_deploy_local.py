@@ -66,6 +66,7 @@ def test_rollback_restores_the_previous_release_as_its_own_transaction(tetra, te
     r = tetra("rollback", "@local")
     assert r.returncode == 0, r.stderr
     assert current(dp(tetra_dir)) == first and served(dp(tetra_dir)) == "v1"
+    assert f"rolled back 1 host(s) to {first}: local" in r.stdout
     row = newest(tetra)
     assert row["id"].startswith("rollback-local-") and row["stage"] == "DONE"
     r = tetra("rollback", "@local", "--to", "no-such-release")
