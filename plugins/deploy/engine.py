@@ -462,8 +462,8 @@ class Deploy:
                     leader = self.lead.get(hp.name)
                     if leader is not None and self._leader_ready(leader, "verify"):
                         src = leader.layout.tarball
-                        self.say(f"[{hp.name}] same machine as {leader.name}: {lay.tarball} "
-                                 f"from {src}")
+                        self.say(f"[{hp.name}] same machine as {leader.name}: "
+                                 f"reusing its verified upload, not sending it again")
                         self.run_op(hp, name, P.copy_from(lay, src))
                         s.result = {"from": leader.name}
                     else:
@@ -567,8 +567,11 @@ class Deploy:
             items.append(passed)
         if items:
             self.txn.record_many(items)
-        for hp in idle:
-            self.say(f"[{hp.name}] validate skipped (no health/check configured)")
+        if len(idle) == 1:
+            self.say(f"[{idle[0].name}] validate skipped (no health/check configured)")
+        elif idle:
+            self.say(f"validate skipped on {len(idle)} hosts: {', '.join(hp.name for hp in idle)} "
+                     f"(no health/check configured)")
         if busy:
             self.fan(busy, self.validate_host)
             self.txn.record_many([passed])

@@ -68,8 +68,12 @@ def test_deploy_to_three_ssh_hosts_then_rollback(tetra, tetra_dir, tmp_path, web
     assert s["stage"] == "DONE" and sorted(s["hosts"]) == list(HOSTS)
     assert all(f"verify:{h}" in s["steps"] for h in HOSTS)
 
-    assert tetra("deploy", "@web", str(artifact(tmp_path / "2.tar.gz", "v2"))).returncode == 0
+    r = tetra("deploy", "@web", str(artifact(tmp_path / "2.tar.gz", "v2")))
+    assert r.returncode == 0, r.stderr
     assert all(served(web[h]) == "v2" for h in HOSTS)
+    # one machine: one upload; the other entries reuse it; one summary line for validate
+    assert r.stdout.count("] upload → ") == 1 and r.stdout.count("reusing its verified upload") == 2
+    assert "validate skipped on 3 hosts: web-1, web-2, web-3" in r.stdout
     r = tetra("releases", "@web", "--json")
     listing = json.loads(r.stdout)
     assert all(len(listing[h]["releases"]) == 2 for h in HOSTS)
