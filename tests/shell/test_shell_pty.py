@@ -254,3 +254,23 @@ def test_second_ctrl_d_ends_a_background_command_on_a_target(shell):
     left = [p.pid for p in psutil.process_iter(["cmdline"])
             if p.info["cmdline"] and p.info["cmdline"][-1:] == [marker]]
     assert left == []
+
+
+def test_a_full_disk_under_the_history_warns_once_and_the_shell_goes_on(shell, tetra_dir):
+    import os
+
+    child = shell()
+    history = tetra_dir / "history"
+    history.unlink()
+    os.symlink("/dev/full", history)  # every write now fails with ENOSPC
+    child.send('echo fi"rst"\r')
+    seen = expect(child, "first")
+    expect(child, PROMPT)
+    child.send('echo sec"ond"\r')
+    seen += expect(child, "second")
+    expect(child, PROMPT)
+    assert seen.count("history is not saved") == 1
+    assert "No space left on device" in seen
+    assert "Traceback" not in seen and "Press ENTER" not in seen
+    child.send("\x04")
+    assert exit_status(child) == 0

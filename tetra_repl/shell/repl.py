@@ -41,6 +41,36 @@ def _style(color: bool):
     return merge_styles([style_from_pygments_cls(TetraStyle), ui])
 
 
+class _History(FileHistory):
+    """``DIR/history`` that a full disk or a lost file cannot break: the first
+    failed write warns once, and the shell goes on with history in memory."""
+
+    def __init__(self, path: str, warn):
+        super().__init__(path)
+        self._warn = warn
+        self._broken = False
+
+    def load_history_strings(self):
+        try:
+            return list(super().load_history_strings())
+        except OSError as exc:
+            self._give_up(exc)
+            return []
+
+    def store_string(self, string: str) -> None:
+        if self._broken:
+            return
+        try:
+            super().store_string(string)
+        except OSError as exc:
+            self._give_up(exc)
+
+    def _give_up(self, exc: OSError) -> None:
+        self._broken = True
+        self._warn(f"history is not saved: cannot write {self.filename}: "
+                   f"{exc.strerror or exc}")
+
+
 class Shell:
     """One interactive session on a terminal."""
 
@@ -71,7 +101,7 @@ class Shell:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.touch(exist_ok=True)
-            return FileHistory(str(path))
+            return _History(str(path), self.session.warn)
         except OSError as exc:
             self.session.warn(f"history is not saved: cannot write {path}: {exc.strerror}")
             return InMemoryHistory()
