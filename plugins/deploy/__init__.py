@@ -146,15 +146,16 @@ def _runner_for(ctx, txn, wait=None):
     return (Rollback if kind == "rollback" else Deploy)(ctx, txn, wait=wait)
 
 
-def resume_hook(ctx, txn):
-    """Continue a deploy/rollback: completed steps are skipped, the rest runs."""
+def resume_hook(ctx, txn, wait: float | None = None):
+    """Continue a deploy/rollback: completed steps are skipped, the rest runs;
+    ``wait`` is ``txn resume --wait`` (for hosts another transaction holds)."""
     from tetra_repl.ttm import lifecycle, session_leases, set_active
 
-    aborted = lifecycle.resume(txn, session_leases(ctx.session))
+    aborted = lifecycle.resume(txn, session_leases(ctx.session), wait=wait)
     set_active(ctx.session, txn)
     ctx.out(f"{txn.id}: resuming at {txn.state()['stage']}"
             + (f" (re-running unfinished: {', '.join(aborted)})" if aborted else ""))
-    return _runner_for(ctx, txn).run()
+    return _runner_for(ctx, txn, wait=wait).run()
 
 
 def fail_hook(ctx, txn, reason: str):

@@ -370,7 +370,7 @@ class Deploy:
         names = [hp.name for hp in hps]
         move = [("stage_changed", None, states.EXECUTE)] if self.stage() == states.ASSEMBLE else []
         lifecycle.take_leases(self.txn, self.leases, names, label=self.txn.state()["target"],
-                              wait=self.wait, then=move)
+                              wait=self.wait, then=move, cancel=self.cancel)
         lead = leaders(hps)
         # Leaders first: a follower waits for its leader's upload, so leaders
         # must hold the first fan-out slots.

@@ -286,7 +286,7 @@ def txn_resume(ctx, args):
     txn = open_txn(ctx, args.id)
     hook = _module_hooks(ctx).get((txn.module, "resume"))
     if hook is not None:
-        return hook(ctx, txn)
+        return hook(ctx, txn, wait=wait_seconds(args.wait))
     aborted = lifecycle.resume(txn, leases, wait=wait_seconds(args.wait))
     state = txn.state()
     ctx.out(f"{txn.id}: resumed at {state['stage']}"

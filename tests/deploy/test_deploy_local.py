@@ -155,6 +155,31 @@ def test_a_crash_during_the_current_switch_is_resumed_to_done(tetra, tetra_dir, 
     assert after == uploads == 1  # the completed upload was not redone
 
 
+def test_txn_resume_wait_waits_for_a_host_another_transaction_holds(tetra, tetra_env, tetra_dir,
+                                                                   tmp_path):
+    assert tetra("deploy", "@local", str(artifact(tmp_path / "1.tar.gz", "v1"))).returncode == 0
+    r = tetra("deploy", "@local", str(artifact(tmp_path / "2.tar.gz", "v2")),
+              env={"TETRA_CRASH_AT": "deploy.switch.mid"})
+    assert r.returncode == 137
+    crashed = newest(tetra)["id"]
+    holder = subprocess.Popen([TETRA, "-c", 'txn new "maintenance" @local; txn resolve; '
+                               "txn exec -- sleep 2; txn commit"], env=tetra_env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    try:
+        lock = tetra_dir / "locks" / "local.lock"
+        deadline = time.monotonic() + 30
+        while "maintenance-" not in (lock.read_text() if lock.exists() else ""):
+            assert time.monotonic() < deadline and holder.poll() is None
+            time.sleep(0.05)
+        r = tetra("txn", "resume", crashed, "--wait=60")
+    finally:
+        kill_tree(holder.pid)
+        holder.wait()
+    assert r.returncode == 0, r.stderr
+    assert txn_state(tetra_dir, crashed)["stage"] == "DONE" and served(dp(tetra_dir)) == "v2"
+
+
 def test_a_crashed_deploy_ended_with_txn_fail_is_switched_back(tetra, tetra_dir, tmp_path):
     assert tetra("deploy", "@local", str(artifact(tmp_path / "1.tar.gz", "v1"))).returncode == 0
     good = current(dp(tetra_dir))
