@@ -33,6 +33,11 @@ class Environment:
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).expanduser()
+        # --topology / --ssh-config arrive as text from the command line
+        if self.topology_file is not None:
+            self.topology_file = Path(self.topology_file).expanduser()
+        if self.ssh_config_file is not None:
+            self.ssh_config_file = Path(self.ssh_config_file).expanduser()
         if self.topology_file is None and os.environ.get("TETRA_TOPOLOGY"):
             self.topology_file = Path(os.environ["TETRA_TOPOLOGY"])
         if self.ssh_config_file is None:

@@ -296,3 +296,15 @@ def test_a_topology_that_ends_inside_an_array_names_its_last_line(tetra, tetra_d
     r = tetra("targets")
     assert r.returncode == 1
     assert f"{tetra_dir}/topology.toml:3: invalid TOML: " in r.stderr
+
+
+def test_topology_given_with_the_option_works_for_statements_on_a_target(tetra, tmp_path):
+    topology = tmp_path / "elsewhere.toml"
+    topology.write_text('[aliases]\nhere = "box"\ngone = "nope"\n\n'
+                        '[targets.box]\nconnector = "local"\nhosts = ["a"]\n')
+    r = tetra("--topology", str(topology), "-c", "@here echo on-box; exec @box -- echo again")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "on-box\nagain\n"
+    r = tetra("--topology", str(topology), "-c", "@gone true")
+    assert r.returncode == 1
+    assert "unknown target @nope (alias @gone -> nope)" in r.stderr

@@ -178,7 +178,10 @@ def unknown_target(topology: Topology, ssh_config: SSHConfigFile, name: str, sym
     known = sorted({*topology.targets, *topology.aliases, "local", *ssh_config.names()})
     close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
     text = symbol.text if symbol is not None else "@" + name
-    message = f"unknown target {text}" + (f" (did you mean @{close[0]}?)" if close else "")
+    if symbol is not None and symbol.name != name:  # an alias names a target that is not there
+        message = f"unknown target @{name} (alias @{symbol.name} -> {name})"
+    else:
+        message = f"unknown target {text}" + (f" (did you mean @{close[0]}?)" if close else "")
     if topology.path is None:
         hint = "no topology file: create DIR/topology.toml or pass --topology FILE"
     else:
