@@ -149,6 +149,56 @@ def test_two_writers_one_gets_a_version_conflict_and_nothing_is_lost(tetra, tetr
     assert tetra("txn", "verify", txn_id).returncode == 0
 
 
+EVIDENCE_WRITER = textwrap.dedent("""
+    import pathlib, sys, time
+    from tetra_repl.ttm import store
+    state_dir, txn_id, me, src = sys.argv[1:5]
+    flag = lambda name: pathlib.Path(state_dir, name)
+    def wait_for(name):
+        while not flag(name).exists():
+            time.sleep(0.01)
+    copy = store._copy_hashing
+    def copy_in_turn(source, tmp):  # a copies, then b copies; a records first, then b
+        if me == "b":
+            wait_for("a-copied")
+        result = copy(source, tmp)
+        flag(me + "-copied").touch()
+        wait_for("b-copied" if me == "a" else "a-done")
+        return result
+    store._copy_hashing = copy_in_turn
+    txn = store.Store(state_dir).open(txn_id)
+    try:
+        txn.add_evidence(src, "build")
+        print("wrote")
+    except store.VersionConflict as exc:
+        print("conflict:", exc.message)
+    flag(me + "-done").touch()
+""")
+
+
+def test_two_processes_adding_evidence_at_once_never_leave_a_file_its_sha256_does_not_match(
+        tetra, tetra_dir, tmp_path):
+    import hashlib
+
+    txn_id = new(tetra)
+    sources = {}
+    for me in ("a", "b"):
+        (tmp_path / me).mkdir()
+        sources[me] = tmp_path / me / "app.bin"
+        sources[me].write_bytes(me.encode() * 200_000)
+    procs = {me: subprocess.Popen([sys.executable, "-c", EVIDENCE_WRITER, str(tetra_dir), txn_id, me,
+                                   str(sources[me])], stdout=subprocess.PIPE, text=True)
+             for me in ("a", "b")}
+    outs = {me: p.communicate(timeout=60)[0].strip() for me, p in procs.items()}
+    assert outs["a"] == "wrote" and outs["b"].startswith("conflict:"), outs
+    (ev,) = state(tetra_dir, txn_id)["evidence"]
+    kept = txn_dir(tetra_dir, txn_id) / ev["file"]
+    assert hashlib.sha256(kept.read_bytes()).hexdigest() == ev["sha256"]
+    assert kept.read_bytes() == sources["a"].read_bytes()  # the winner's file, untouched
+    assert not [p.name for p in kept.parent.iterdir() if p.name.endswith(".tmp")]  # no stray copy
+    assert tetra("txn", "verify", txn_id).returncode == 0
+
+
 def test_a_truncated_last_line_is_detected_reported_and_repaired_by_rebuild(tetra, tetra_dir, tmp_path):
     txn_id = new(tetra)
     art = tmp_path / "a.txt"

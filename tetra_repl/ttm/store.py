@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 import shutil
 import socket
 import time
@@ -272,10 +273,12 @@ class Transaction:
         return self.record_many([(kind, data, to_stage)], expect=expect)[-1]
 
     def record_many(self, items: list[tuple[str, dict | None, str | None]], *,
-                    expect: int | None = None) -> list[dict]:
+                    expect: int | None = None, before_append=None) -> list[dict]:
         """Append several events as one write (one fsync, one state.json, one
         version): ``[(type, data, to_stage), ...]``.  All are checked first;
-        if any is refused, nothing is written."""
+        if any is refused, nothing is written.  ``before_append()`` runs under
+        the write lock once everything is checked, just before the append
+        (e.g. to rename a file the events describe into place)."""
         with self._writing():
             state = self._current()
             if expect is not None and expect != state["version"]:
@@ -290,6 +293,8 @@ class Transaction:
                 seq += 1
                 log.apply(new_state, events[-1])
             text = "\n".join(log.encode(e) for e in events)
+            if before_append is not None:
+                before_append()
             crash.point("append.before")
             if crash.due("append.torn"):
                 with open(self.events_file, "ab") as f:  # simulate a crash mid-append
@@ -401,15 +406,27 @@ class Transaction:
             else source.suffix
         name = f"{90 + 10 * n:03d}_{kind}{ext}"
         dest = self.path / "ctx" / name
+        # A private temp name, renamed to ``dest`` only under the write lock by
+        # the writer whose version check passed: a racing writer (who read the
+        # same n) gets a version conflict and cannot overwrite the winner's file.
+        tmp = dest.with_name(f".{name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+        def place() -> None:
+            os.replace(tmp, dest)
+            storage.fsync_dir(dest.parent)
+
         try:
-            digest, size = _copy_hashing(source, dest)
-        except OSError as exc:
-            raise TetraError(f"{self.id}: cannot copy evidence {source}: {exc.strerror or exc}",
-                             hint="free some space and run the command again") from exc
-        event = self.record_many([("stage_changed", None, nxt) for nxt in moves] + [(
-            "evidence_added", {"n": n, "file": f"ctx/{name}", "kind": kind, "sha256": digest,
-                               "bytes": size, "source": str(source.resolve())}, None)],
-            expect=state["version"])[-1]
+            try:
+                digest, size = _copy_hashing(source, tmp)
+            except OSError as exc:
+                raise TetraError(f"{self.id}: cannot copy evidence {source}: {exc.strerror or exc}",
+                                 hint="free some space and run the command again") from exc
+            event = self.record_many([("stage_changed", None, nxt) for nxt in moves] + [(
+                "evidence_added", {"n": n, "file": f"ctx/{name}", "kind": kind, "sha256": digest,
+                                   "bytes": size, "source": str(source.resolve())}, None)],
+                expect=state["version"], before_append=place)[-1]
+        finally:
+            tmp.unlink(missing_ok=True)  # refused or failed: no stray copy
         return event["data"]
 
     def open_steps(self) -> dict:
@@ -459,14 +476,14 @@ def _copy(state: dict) -> dict:
     return json.loads(json.dumps(state))
 
 
-def _copy_hashing(src: Path, dest: Path) -> tuple[str, int]:
+def _copy_hashing(src: Path, tmp: Path) -> tuple[str, int]:
+    """Copy ``src`` to ``tmp`` (fsynced), hashing it on the way: (sha256, bytes)."""
     # One reused buffer, unbuffered files: a fresh 1 MiB bytes object per read
     # costs page faults that, on a 50 MB artifact, took longer than the hash.
     h = hashlib.sha256()
     size = 0
     buf = bytearray(1 << 20)
     view = memoryview(buf)
-    tmp = dest.with_name(f".{dest.name}.tmp")
     try:
         with open(src, "rb", buffering=0) as fin, open(tmp, "wb", buffering=0) as fout:
             while n := fin.readinto(buf):
@@ -476,7 +493,6 @@ def _copy_hashing(src: Path, dest: Path) -> tuple[str, int]:
                     written += fout.write(view[written:n])
                 size += n
             os.fsync(fout.fileno())
-        os.replace(tmp, dest)
     except BaseException:
         tmp.unlink(missing_ok=True)  # a full disk leaves no partial copy behind
         raise
