@@ -220,3 +220,16 @@ def _read(path) -> str:
         return path.read_text()
     except FileNotFoundError:
         return ""
+
+
+def test_a_full_disk_while_writing_state_json_leaves_no_temp_file(tetra, tetra_env, tetra_dir):
+    txn_id = new(tetra)
+    d = txn_dir(tetra_dir, txn_id)
+    # the event fits under the cap, state.json grown by the long reason does not
+    cap = len((d / "state.json").read_bytes()) + 50
+    r = _with_file_size_limit(tetra_env, cap, "-c", f'txn fail "{"r" * 100}"')
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "state.json could not be written" in r.stderr
+    assert [p.name for p in d.iterdir() if p.name.endswith(".tmp")] == []
+    assert tetra("txn", "rebuild", txn_id).returncode == 0
+    assert state(tetra_dir, txn_id)["stage"] == "FAIL"
