@@ -216,6 +216,9 @@ def _convert_param(spec, p: Param, arg, session):
                              f"got {_raw(arg, session)!r}",
                              hint=f"targets look like @staging; see 'help {spec.name}'")
         return arg
+    if isinstance(arg, Symbol) and not p.rest:  # e.g. `txn new @local`: the description is missing
+        raise UsageError(f"{spec.name}: expected {p.name.upper()}, got the @target {_raw(arg, session)!r}",
+                         hint=_usage_hint(spec))
     if p.type == "assignment":
         if not isinstance(arg, Assignment):
             raise UsageError(f"{spec.name}: expected NAME=VALUE, got {_raw(arg, session)!r}",

@@ -93,6 +93,16 @@ def test_wrong_type_and_missing_argument_are_usage_errors(tetra):
     assert r.returncode == 2 and "set: missing ASSIGNMENT" in r.stderr
 
 
+def test_an_at_target_where_a_plain_argument_belongs_is_a_usage_error(tetra, tetra_dir):
+    r = tetra("-c", "txn new @local")  # the description was forgotten
+    assert r.returncode == 2
+    assert "txn new: expected DESCRIPTION, got the @target '@local'" in r.stderr
+    assert "see 'help txn new'" in r.stderr
+    assert not (tetra_dir / "ttm").exists()  # nothing was created
+    r = tetra("-c", "echo @local")  # words after the command are still plain text
+    assert r.returncode == 0 and r.stdout == "@local\n"
+
+
 def test_unknown_variable_is_an_error_not_empty(tetra):
     r = tetra("-c", "echo $nope_not_set")
     assert r.returncode == 2
