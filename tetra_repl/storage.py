@@ -15,13 +15,15 @@ from typing import Any
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int = 0o644,
-                sync_dir: bool = True) -> None:
+                sync_dir: bool = True, durable: bool = True) -> None:
     """Replace ``path`` with ``data``: write a temp file, fsync, rename, fsync the dir.
 
     Readers see the old or the new content, never a torn file, with or without
-    the directory fsync; that last step only makes the new name survive a power
-    cut.  ``sync_dir=False`` skips it for files derivable from a log that is
-    itself fsynced (a transaction's state.json from its events).
+    the fsyncs; they only make the new content survive a power cut.
+    ``sync_dir=False`` skips the directory's, for files derivable from a log
+    that is itself fsynced (a transaction's state.json from its events).
+    ``durable=False`` skips both, for records that mean nothing after a power
+    cut (a lease: every holder died with the machine).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -31,14 +33,15 @@ def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int = 0o644,
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
-            os.fsync(fd)
+            if durable:
+                os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, path)
     except BaseException:  # a full disk or an interrupt: no stray temp file
         _unlink_quietly(tmp)
         raise
-    if sync_dir:
+    if sync_dir and durable:
         fsync_dir(path.parent)
 
 
@@ -59,9 +62,10 @@ def json_bytes(obj: Any) -> bytes:
     return (json.dumps(obj, sort_keys=True) + "\n").encode()
 
 
-def write_json(path: str | os.PathLike, obj: Any, *, sync_dir: bool = True) -> None:
-    """Atomically replace ``path`` with ``obj`` as :func:`json_bytes`."""
-    write_bytes(path, json_bytes(obj), sync_dir=sync_dir)
+def write_json(path: str | os.PathLike, obj: Any, *, sync_dir: bool = True,
+               durable: bool = True) -> None:
+    """Atomically replace ``path`` with ``obj`` as :func:`json_bytes` (see :func:`write_bytes`)."""
+    write_bytes(path, json_bytes(obj), sync_dir=sync_dir, durable=durable)
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -135,7 +135,9 @@ class Leases:
                   "hostname": socket.gethostname(), "token": secrets.token_hex(8),
                   "acquired": now_iso(),
                   "expires": (now + timedelta(seconds=ttl)).isoformat().replace("+00:00", "Z")}
-        storage.write_json(self.path(host), record)
+        # Atomic but not fsynced: a process crash keeps the page cache, and a
+        # power cut kills every holder, which makes any lease on disk stale.
+        storage.write_json(self.path(host), record, durable=False)
         return Lease(host, record["token"], str(self.path(host)), record)
 
     def release(self, host: str, txn_id: str) -> bool:
@@ -146,8 +148,7 @@ class Leases:
             current = self.holder(host)
             if current is None or current.get("txn") != txn_id:
                 return False
-            self.path(host).unlink()
-            storage.fsync_dir(self.dir)
+            self.path(host).unlink()  # no fsync: see _write
             return True
 
     def all(self) -> list[dict]:
