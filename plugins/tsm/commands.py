@@ -325,7 +325,9 @@ def logs(ctx, args):
         logs_lib.tail_and_follow(path, args.lines, ctx.out,
                                  stop=ctx.session.jobs.current_cancelled)  # `… -f &`
     except KeyboardInterrupt:
-        return 0
+        if not ctx.env.interactive:
+            raise  # a script interrupted by Ctrl-C exits 130
+        return 0  # in the shell, Ctrl-C is how one leaves -f: back to the prompt
 
 
 def _one(ctx, store: Store, ref: str) -> dict:

@@ -72,3 +72,24 @@ def test_logs_follow_prints_every_line_once_across_rotations(tsm, tmp_path, tetr
         reader.join(5)
     assert got == [f"follow {i:05d} " + "y" * 60 for i in range(3000)]
     assert len(list((tsm.processes / "slow").glob("current.out.*"))) >= 5
+
+
+def test_ctrl_c_ends_logs_follow_in_a_script_with_exit_130(tsm, tetra_env):
+    import signal
+    import subprocess
+
+    from tsm_helpers import TETRA
+
+    tsm("start", "--name", "ticker", "--", PY, "-c",
+        "import time\nwhile True:\n    print('tick', flush=True); time.sleep(0.05)")
+    follower = subprocess.Popen([TETRA, "tsm", "logs", "ticker", "-f"], env=tetra_env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert follower.stdout.readline() == "tick\n"  # following
+        follower.send_signal(signal.SIGINT)
+        _, err = follower.communicate(timeout=15)
+    finally:
+        follower.kill()
+        follower.wait()
+    assert follower.returncode == 130
+    assert "Traceback" not in err and "interrupted" in err
