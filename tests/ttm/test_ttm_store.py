@@ -279,3 +279,22 @@ def test_events_follow_sees_another_process_finish_the_transaction(tetra, tetra_
     lines = out.splitlines()
     assert "txn_start" in lines[0] and "txn_commit" in lines[-1]
     assert len(lines) == len(events(tetra_dir, txn_id))
+
+
+def test_a_stale_or_torn_state_json_is_replayed_from_the_log(tetra, tetra_dir):
+    """state.json is written without fsync (a cache of the fsynced log): after a
+    power cut it may be old, empty or cut short; readers must not trust it."""
+    txn_id = new(tetra)
+    d = txn_dir(tetra_dir, txn_id)
+    old = (d / "state.json").read_bytes()
+    assert tetra("-c", 'txn fail "went wrong"').returncode == 0
+    expected = state(tetra_dir, txn_id)
+    for damaged in (old, b"", (d / "state.json").read_bytes()[:40]):
+        (d / "state.json").write_bytes(damaged)
+        r = tetra("txn", "show", txn_id, "--json")
+        assert r.returncode == 0, r.stderr
+        shown = json.loads(r.stdout)
+        assert shown["stage"] == "FAIL" and shown["error"] == "went wrong"
+        assert shown["version"] == expected["version"]
+        assert tetra("txn", "rebuild", txn_id).returncode == 0
+        assert state(tetra_dir, txn_id) == expected

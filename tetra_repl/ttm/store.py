@@ -314,10 +314,12 @@ class Transaction:
                                  f"{exc.strerror or exc}; nothing was written",
                                  hint="free some space and run the command again") from exc
             crash.point("append.after")
-            # state.json is derivable from the fsynced events (txn rebuild): its
-            # rename needs no directory fsync to stay old-or-new after a crash.
+            # state.json is a cache of the fsynced events: readers check its seq
+            # against the log's tail and replay when it lags or does not parse
+            # (_read_state, _current), so after a power cut a stale or torn
+            # state.json costs a replay, never a wrong answer: no fsyncs.
             try:
-                storage.write_json(self.state_file, new_state, sync_dir=False)
+                storage.write_json(self.state_file, new_state, durable=False)
             except OSError as exc:
                 self._cache = None
                 raise TetraError(f"{self.id}: recorded in events.ndjson, but state.json could not "
