@@ -34,6 +34,33 @@ def _start(ctx, description: str, slug: str, symbol, params: dict):
     return txn
 
 
+def check_artifact(path: Path) -> None:
+    """Refuse, before any transaction starts, what is not a readable .tar.gz:
+    a missing file, a directory, a file that is not a gzip-compressed tar.
+    Only the first header is read (a large artifact costs nothing more)."""
+    import tarfile
+    import zlib
+
+    hint = "give the path of a built .tar.gz (e.g. tar -czf app.tar.gz -C build .)"
+    if path.is_dir():
+        raise CommandError(f"deploy: artifact is a directory, not a .tar.gz: {path}", hint=hint)
+    if not path.is_file():
+        raise CommandError(f"deploy: artifact not found: {path}", hint=hint)
+    try:
+        with open(path, "rb") as f:
+            gzipped = f.read(2) == b"\x1f\x8b"
+            if gzipped:
+                f.seek(0)
+                with tarfile.open(fileobj=f, mode="r:gz") as tar:
+                    tar.next()
+    except (tarfile.TarError, zlib.error, EOFError, OSError, ValueError) as exc:
+        if isinstance(exc, OSError) and not isinstance(exc, tarfile.TarError) and exc.strerror:
+            raise CommandError(f"deploy: cannot read artifact {path}: {exc.strerror}") from None
+        gzipped = False
+    if not gzipped:
+        raise CommandError(f"deploy: artifact is not a .tar.gz (gzip-compressed tar): {path}", hint=hint)
+
+
 @plugin.command("deploy", help="Deploy an artifact to a target as one transaction",
                 params=[Param("target", type="target"), Param("artifact", type="path")],
                 options=[Option("--config", type="path", metavar="FILE", help="a config file shipped with it"),
@@ -54,14 +81,19 @@ def deploy(ctx, args):
 
     if args.health and args.check:
         raise UsageError("deploy: give --health or --check, not both", hint="see 'help deploy'")
+    if args.keep is not None and args.keep < 1:
+        raise UsageError("deploy: --keep must be at least 1", hint="see 'help deploy'")
+    if args.parallel is not None and args.parallel < 1:
+        raise UsageError("deploy: --parallel must be at least 1", hint="see 'help deploy'")
+    if args.health_timeout is not None and args.health_timeout <= 0:
+        raise UsageError("deploy: --health-timeout must be more than 0 seconds", hint="see 'help deploy'")
     artifact = Path(args.artifact)
-    if not artifact.is_file():
-        raise CommandError(f"deploy: artifact not found: {artifact}",
-                           hint="give the path of a built .tar.gz")
+    check_artifact(artifact)
+    if args.config and Path(args.config).is_dir():
+        raise CommandError(f"deploy: config file is a directory: {args.config}",
+                           hint="give one file; pack directories into the artifact")
     if args.config and not Path(args.config).is_file():
         raise CommandError(f"deploy: config file not found: {args.config}")
-    if args.keep is not None and args.keep < 1:
-        raise UsageError("deploy: --keep must be at least 1")
     from tetra_repl.ttm import targets
 
     targets.resolve(ctx.session, args.target)  # an unknown target starts no transaction
