@@ -28,6 +28,8 @@ class HostFailure(TetraError):
     """One host failed one step."""
 
     def __init__(self, host: str, step: str, message: str):
+        if message.startswith(f"{host}: "):  # connection errors name the host already
+            message = message[len(host) + 2:]
         super().__init__(f"host {host} failed at {step}: {message}")
         self.host, self.step, self.detail = host, step, message
 
@@ -89,7 +91,29 @@ def hashed_by_upload(hp: HostPlan) -> bool:
     return hp.host.connector != "local"
 
 
-def host_ops(hp: HostPlan, artifact: str, config: str | None,
+def config_op(lay: P.Layout, config: dict | None, evidence_file: str | None) -> P.Op | None:
+    """The ``--config`` file, put into the release under its own name (the
+    name it had where the user keeps it), its sha256 checked on the host."""
+    if not config or not evidence_file:
+        return None
+    name = Path(config.get("source") or "").name or Path(evidence_file).name.split("_", 1)[-1]
+    return P.Op("put", local=evidence_file, remote=f"{lay.release_dir}/{name}",
+                sha256=config.get("sha256") or "")
+
+
+def shared_deploy_path(hps: list[HostPlan]) -> tuple[HostPlan, HostPlan] | None:
+    """Two host entries that are one machine with one deploy_path (they would
+    write the same release and switch the same ``current``)."""
+    seen: dict[tuple, HostPlan] = {}
+    for hp in hps:
+        key = (machine(hp.host), hp.layout.deploy_path)
+        if key in seen:
+            return seen[key], hp
+        seen[key] = hp
+    return None
+
+
+def host_ops(hp: HostPlan, artifact: str, config: P.Op | None,
              leader: HostPlan | None = None, sha256: str = "") -> list[tuple[str, P.Op]]:
     """(step, op) for EXECUTE and VALIDATE on one host, in order: what --dry-run prints."""
     lay = hp.layout
@@ -103,9 +127,8 @@ def host_ops(hp: HostPlan, artifact: str, config: str | None,
         ops += [("upload", P.copy_from(lay, src)), ("verify", P.verify_copy(lay, src))]
     ops += [("extract", P.extract(lay) if leader is None
              else P.copy_tree(leader.layout.release_dir, lay))]
-    if config:
-        ops.append(("extract", P.Op("put", local=config,
-                                    remote=f"{lay.release_dir}/{Path(config).name.split('_', 1)[-1]}")))
+    if config is not None:
+        ops.append(("extract", config))
     ops += [("switch", P.link(lay, lay.release)), ("switch", P.rename(lay))]
     if hp.restart:
         ops.append(("restart", P.restart(lay, hp.restart)))
@@ -157,11 +180,18 @@ class Deploy:
         ev = self._evidence(kind)
         return str(self.txn.path / ev["file"]) if ev else None
 
+    def config_op(self, hp: HostPlan) -> P.Op | None:
+        return config_op(hp.layout, self._evidence("config"), self.evidence("config"))
+
     def sha(self) -> str:
         return self._evidence("artifact")["sha256"]
 
-    def run_op(self, hp: HostPlan, step: str, op: P.Op, *, timeout: float | None = 600):
+    def run_op(self, hp: HostPlan, step: str, op: P.Op, *, timeout: float | None = 600,
+               cancellable: bool = True):
         """Run one op on one host, recorded as exec_started/exec_finished.
+
+        ``cancellable=False`` for the clean-up after a failure: Ctrl-C or a
+        cancelled job is what set it off, and must not cut it short.
 
         Inside a step (``self._tl.batch`` set) a successful op's two events are
         written with the step's ``step_done`` (one write, not three); a failed
@@ -177,11 +207,12 @@ class Deploy:
                 raise warm
             conn = targets.connector(self.session, hp.host)
             if op.kind == "put":
-                value = conn.put(op.local, op.remote, progress=self._progress(hp, Path(op.local)),
+                progress = self._progress(hp, Path(op.local)) if step == "upload" else None
+                value = conn.put(op.local, op.remote, progress=progress,
                                  expect_sha256=op.sha256 or None)
                 finished = {"ok": True, "sha256": value}
             else:
-                value = conn.run(op.argv, timeout=timeout, cancel=self.cancel)
+                value = conn.run(op.argv, timeout=timeout, cancel=self.cancel if cancellable else None)
                 finished = {"ok": value.ok, "exit": value.exit_status, "error": value.error}
         except TetraError as exc:  # connection-level: refused, host key, lost, transfer
             value, finished = None, {"ok": False, "error": exc.message}
@@ -287,12 +318,19 @@ class Deploy:
             if self.stage() in (states.NEW, states.SELECT):
                 self.select()
             res = self.assemble()
+            hps = host_plans(self.session, res.hosts, self.txn.id, self.params)
+            shared = shared_deploy_path(hps)
+            if shared is not None:
+                a, b = shared
+                raise CommandError(f"host entries {a.name} and {b.name} are one machine with one "
+                                   f"deploy_path ({a.layout.deploy_path}): they would overwrite "
+                                   f"each other's release",
+                                   hint="give each entry its own deploy_path, or select one of them")
         except (TetraError, OSError) as exc:  # before any host was touched: just end it
             reason = getattr(exc, "message", None) or str(exc)
             lifecycle.fail(self.txn, self.leases, reason)
             raise CommandError(f"{self.kind} {self.txn.id} FAIL: {reason}",
                                hint=getattr(exc, "hint", None)) from None
-        hps = host_plans(self.session, res.hosts, self.txn.id, self.params)
         self.print_plan(res, hps)
         if self.params.get("dry_run"):
             self.print_dry_run(hps)
@@ -318,6 +356,20 @@ class Deploy:
             raise
         self.say(self.done_message(hps))
         return 0
+
+    def discard(self, hps: list[HostPlan], steps: dict) -> None:
+        """After a failed deploy: remove this release's files from each host it
+        reached (none is ``current`` any more), so no half state stays behind."""
+        for hp in hps:
+            prep = steps.get(f"prepare:{hp.name}") or {}
+            first = not prep.get("releases") and not prep.get("previous")
+            try:
+                self.run_op(hp, "cleanup", P.discard(hp.layout, drop_releases_dir=first), timeout=120,
+                            cancellable=False)
+                self.say(f"[{hp.name}] removed the failed release releases/{hp.layout.release}")
+            except TetraError as exc:
+                self.ctx.err(f"tetra: warning: {hp.name}: could not remove releases/"
+                             f"{hp.layout.release}: {exc.message}")
 
     def done_message(self, hps) -> str:
         return (f"deployed {self.txn.id} to {len(hps)} host(s): "
@@ -362,9 +414,12 @@ class Deploy:
         self.say("dry run: the remote commands, per host (nothing is run):")
         lead = leaders(hps)
         for hp in hps:
-            for step, op in host_ops(hp, self.evidence("artifact"), self.evidence("config"),
+            for step, op in host_ops(hp, self.evidence("artifact"), self.config_op(hp),
                                      lead[hp.name], self.sha()):
                 self.say(f"  [{hp.name}] {step:<8} {op.text()}")
+            # which releases go is known only from prepare's listing on the host
+            self.say(f"  [{hp.name}] {'prune':<8} rm -rf -- {P.q(hp.layout.releases)}/<each release "
+                     f"older than the newest {self.keep(hp)}> and its .tar.gz (if there are more)")
 
     def execute(self, hps: list[HostPlan]) -> None:
         names = [hp.name for hp in hps]
@@ -445,7 +500,7 @@ class Deploy:
 
     def _execute_steps(self, hp: HostPlan, carry: list) -> None:
         lay, txn = hp.layout, self.txn
-        artifact, config = self.evidence("artifact"), self.evidence("config")
+        artifact, config = self.evidence("artifact"), self.config_op(hp)
         for name in ("prepare", "upload", "verify", "extract", "switch", "restart"):
             if name == "restart" and not hp.restart:
                 continue
@@ -503,9 +558,8 @@ class Deploy:
                     else:
                         self.checkpoint()
                         self.run_op(hp, name, P.extract(lay))
-                    if config:
-                        dest = f"{lay.release_dir}/{Path(config).name.split('_', 1)[-1]}"
-                        self.run_op(hp, name, P.Op("put", local=config, remote=dest))
+                    if config is not None:
+                        self.run_op(hp, name, config)
                 elif name == "switch":
                     self.run_op(hp, name, P.link(lay, lay.release))
                     crash.point("deploy.switch.mid")  # new link made, not yet renamed
@@ -629,10 +683,14 @@ class Deploy:
             targets.fan_out(busy, self.prune_host, parallel=len(busy), cancel=self.cancel)
         return idle
 
+    def keep(self, hp: HostPlan) -> int:
+        """Releases kept per host: ``--keep``, else the topology's ``keep``, else 5."""
+        return int(self.params.get("keep") or hp.settings.get("keep") or 5)
+
     def _to_prune(self, hp: HostPlan, releases: list[str], current: str | None, prep: dict) -> list[str]:
-        keep = int(self.params.get("keep") or hp.settings.get("keep") or 5)
+        keep = self.keep(hp)
         names = sorted(set(releases) | {hp.layout.release}, key=P.release_order)
-        return P.to_prune(names, keep, {current, prep.get("previous"), hp.layout.release})
+        return P.to_prune(names, keep, {current, hp.layout.release} - {None})
 
     def prune_host(self, hp: HostPlan) -> None:
         with lifecycle.step(self.txn, f"prune:{hp.name}") as s, self.batching(s):
@@ -667,32 +725,44 @@ class Deploy:
 
 
 def compensate(run: Deploy, hps: list[HostPlan]) -> tuple[list[tuple[str, str | None]], list[str]]:
-    """Point every host whose ``current`` is this release back at its previous one."""
+    """Point every host whose ``current`` is this release back at its previous
+    one, then remove what this deploy left on the hosts it reached."""
     steps = run.txn.state()["steps"]
     candidates = [hp for hp in hps if f"prepare:{hp.name}" in steps]
     touched = [hp for hp in candidates if f"switch:{hp.name}" in steps
                or _current_is(run, hp)]
-    if not touched:
-        return [], []
+    rolled, problems, stuck = _switch_back(run, touched, steps) if touched else ([], [], set())
+    run.discard([hp for hp in candidates if hp.name not in stuck], steps)  # stuck: still current
+    return rolled, problems
+
+
+def _switch_back(run: Deploy, touched: list[HostPlan], steps: dict):
+    """(hosts switched back and to what, problems, hosts still on this release)."""
     run.txn.record("rollback_started", {"hosts": [hp.name for hp in touched]})
-    rolled, problems = [], []
+    rolled, problems, stuck = [], [], set()
     for hp in touched:
         previous = (steps[f"prepare:{hp.name}"] or {}).get("previous")
         try:
             if previous:
-                run.run_op(hp, "rollback", P.link(hp.layout, previous), timeout=60)
-                run.run_op(hp, "rollback", P.rename(hp.layout), timeout=60)
-                if hp.restart:
-                    run.run_op(hp, "rollback", P.restart(hp.layout, hp.restart), timeout=300)
+                run.run_op(hp, "rollback", P.link(hp.layout, previous), timeout=60, cancellable=False)
+                run.run_op(hp, "rollback", P.rename(hp.layout), timeout=60, cancellable=False)
             else:
-                run.run_op(hp, "rollback", P.unlink_current(hp.layout), timeout=60)
-            rolled.append((hp.name, previous))
-            shown = f"releases/{previous}" if previous else "(none)"
-            run.say(f"[{hp.name}] rolled back: current → {shown}")
+                run.run_op(hp, "rollback", P.unlink_current(hp.layout), timeout=60, cancellable=False)
         except TetraError as exc:
             problems.append(f"{hp.name}: {exc.message}")
+            stuck.add(hp.name)
+            continue
+        rolled.append((hp.name, previous))
+        shown = f"releases/{previous}" if previous else "(none)"
+        run.say(f"[{hp.name}] rolled back: current → {shown}")
+        if previous and hp.restart:
+            try:
+                run.run_op(hp, "rollback", P.restart(hp.layout, hp.restart), timeout=300,
+                           cancellable=False)
+            except TetraError as exc:
+                problems.append(f"{hp.name}: switched back, but its restart failed: {exc.message}")
     run.txn.record("rollback_finished", {"restored": {h: p for h, p in rolled}, "problems": problems})
-    return rolled, problems
+    return rolled, problems, stuck
 
 
 def _current_is(run: Deploy, hp: HostPlan) -> bool:

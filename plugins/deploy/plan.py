@@ -167,6 +167,21 @@ def remove(lay: Layout, releases: list[str]) -> Op:
     return Op("run", ["rm", "-rf", "--", *paths])
 
 
+def discard(lay: Layout, drop_releases_dir: bool = False) -> Op:
+    """Remove what a failed deploy left of its release (tarball, scratch and
+    release directories, the switch's temporary link); with
+    ``drop_releases_dir``, also the releases directory if that left it empty
+    (the deploy created it)."""
+    paths = [lay.release_dir, lay.release_dir + ".part", lay.tarball, lay.tmp_link()]
+    # never the release a host still runs (a switch back that did not happen)
+    cmd = (f"if [ \"$(readlink -- {q(lay.current)})\" = {q('releases/' + lay.release)} ]; then "
+           f"echo 'current is still this release: kept' >&2; exit 3; fi; "
+           "rm -rf -- " + " ".join(q(p) for p in paths))
+    if drop_releases_dir:
+        cmd += f"; rmdir -- {q(lay.releases)} 2>/dev/null; true"
+    return Op("run", ["sh", "-c", cmd])
+
+
 _STAMP = re.compile(r"(\d{8}T\d{6})(?:-(\d+))?$")
 
 
@@ -189,7 +204,7 @@ def parse_listing(text: str) -> tuple[list[str], str | None]:
 
 
 def to_prune(releases: list[str], keep: int, protect: set[str]) -> list[str]:
-    """The oldest releases beyond ``keep``, never one in ``protect`` (current, previous)."""
+    """The oldest releases beyond ``keep``, never one in ``protect`` (the one now current)."""
     keep = max(keep, 1)
     extra = len(releases) - keep
     out = []

@@ -37,6 +37,9 @@ class Rollback(Deploy):
     def prune(self, hps) -> None:
         pass  # a rollback never deletes releases
 
+    def discard(self, hps, steps) -> None:
+        pass  # nor does a failed one: its target release was there before it
+
     def target_release(self, hp: HostPlan) -> str | None:
         return (self.txn.state()["steps"].get(f"prepare:{hp.name}") or {}).get("to")
 
@@ -50,9 +53,12 @@ class Rollback(Deploy):
                 to = self.params.get("to")
                 if to is None:
                     older = [n for n in names if current is None or P.release_order(n) < P.release_order(current)]
+                    if not names:
+                        raise HostFailure(hp.name, "prepare", f"no releases in {lay.releases}: "
+                                          f"nothing to roll back to")
                     if not older:
                         raise HostFailure(hp.name, "prepare",
-                                          f"no release before {current or '(none)'} to roll back to")
+                                          f"no release before {current} to roll back to")
                     to = older[-1]
                 elif to not in names:
                     raise HostFailure(hp.name, "prepare", f"release {to} is not on the host "

@@ -96,6 +96,10 @@ def test_a_failing_check_on_one_of_three_hosts_rolls_all_three_back(tetra, tetra
         assert current(web[h]) == good[h] and served(web[h]) == "v1"
     s = txn_state(tetra_dir, json.loads(tetra("txn", "ls", "--json").stdout)[0]["id"])
     assert s["stage"] == "FAIL" and sorted(s["rollback"]["restored"]) == list(HOSTS)
+    for h in HOSTS:  # no half state: the failed release's files are gone from every host
+        left = sorted(p.name for p in (web[h] / "releases").iterdir())
+        assert left == [good[h], f"{good[h]}.tar.gz"], (h, left)
+        assert f"[{h}] removed the failed release releases/{s['id']}" in r.stdout
 
 
 def test_dry_run_on_ssh_changes_nothing_on_any_host(tetra, tmp_path, web):
@@ -110,7 +114,7 @@ def test_an_unreachable_host_fails_clearly_and_leaves_no_half_state(tetra, tetra
     r = tetra("deploy", "@gone", str(artifact(tmp_path / "1.tar.gz", "v1")))
     assert r.returncode == 1
     line = next(l for l in r.stderr.splitlines() if "FAIL" in l)
-    assert "host gone-1 failed at prepare" in line and "nothing was switched" in line
+    assert "host gone-1 failed at prepare: cannot connect" in line and "nothing was switched" in line
     assert "Traceback" not in r.stderr
     s = txn_state(tetra_dir, json.loads(tetra("txn", "ls", "--json").stdout)[0]["id"])
     assert s["stage"] == "FAIL" and not s["locks"]
@@ -186,3 +190,21 @@ def test_over_ssh_the_upload_is_the_hosts_sha256_check_and_a_wrong_one_leaves_no
         assert conn.put(str(art), str(dest), expect_sha256=sha) == sha and dest.exists()
     finally:
         session.close()
+
+
+def test_two_entries_with_one_deploy_path_on_one_machine_are_refused(tetra, tetra_dir, tmp_path, web):
+    """They would unpack into and switch the same directory: refused at
+    ASSEMBLE with a clear line, before any host is touched."""
+    shared = tmp_path / "hosts" / "shared"
+    topo = tetra_dir / "topology.toml"
+    topo.write_text(topo.read_text() + "\n[targets.twin]\nhosts = [\n" + "".join(
+        f'  {{ name = "{n}", host = "127.0.0.1", deploy_path = "{shared}" }},\n' for n in ("t-1", "t-2"))
+        + "]\n")
+    r = tetra("deploy", "@twin", str(artifact(tmp_path / "1.tar.gz", "v1")))
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert f"host entries t-1 and t-2 are one machine with one deploy_path ({shared})" in r.stderr
+    assert not shared.exists()
+    s = txn_state(tetra_dir, json.loads(tetra("txn", "ls", "--json").stdout)[0]["id"])
+    assert s["stage"] == "FAIL" and not s["locks"]
+    assert tetra("deploy", "@twin[t-1]", str(artifact(tmp_path / "1.tar.gz", "v1"))).returncode == 0
+    assert served(shared) == "v1"
