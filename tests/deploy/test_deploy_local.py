@@ -114,7 +114,7 @@ def test_a_lock_held_by_another_transaction_fails_the_deploy_cleanly(tetra, tetr
     assert not dp(tetra_dir).exists()
 
 
-def test_keep_prunes_old_releases_but_never_current_or_previous(tetra, tetra_dir, tmp_path):
+def test_keep_prunes_old_releases_but_never_current(tetra, tetra_dir, tmp_path):
     for n in range(4):
         r = tetra("deploy", "@local", str(artifact(tmp_path / f"{n}.tar.gz", f"v{n}")), "--keep", "2")
         assert r.returncode == 0, r.stderr
