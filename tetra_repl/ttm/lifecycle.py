@@ -7,6 +7,7 @@ themselves.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from contextlib import contextmanager
@@ -247,8 +248,33 @@ def verify(txn: Transaction) -> Verdict:
                 v.notes.append(f"state.json is at event {seq}, the log at {len(events)}: "
                                f"a crash came between the two writes; 'txn rebuild {txn.id}' "
                                "rolls it forward")
+    try:
+        replayed = log.replay(events) if events else {}
+    except Exception:  # noqa: BLE001 -- an unreplayable log is already a problem above
+        replayed = {}
+    v.problems += _evidence_problems(txn, replayed)
     v.ok = not v.problems
     return v
+
+
+def _evidence_problems(txn: Transaction, state: dict) -> list[str]:
+    """Each evidence file in ctx/ still has the size and sha256 recorded for it."""
+    problems = []
+    for ev in state.get("evidence") or []:
+        path = txn.path / ev["file"]
+        try:
+            h, size = hashlib.sha256(), 0
+            with open(path, "rb", buffering=0) as f:
+                while chunk := f.read(1 << 20):
+                    h.update(chunk)
+                    size += len(chunk)
+        except OSError as exc:
+            problems.append(f"evidence $e{ev['n']} ({ev['file']}): {exc.strerror or exc}")
+            continue
+        if size != ev.get("bytes") or h.hexdigest() != ev.get("sha256"):
+            problems.append(f"evidence $e{ev['n']} ({ev['file']}) changed since it was added "
+                            f"(sha256 {h.hexdigest()[:12]}…, recorded {str(ev.get('sha256'))[:12]}…)")
+    return problems
 
 
 def rebuild(txn: Transaction) -> dict:
