@@ -67,7 +67,9 @@ def test_quoted_words_stay_plain_words():
     ("echo ok\n  x $(id)", 2, 5, "command substitution"),
     ("a & b", 1, 5, "unexpected word b, expected"),
     ('a & "b c" d', 1, 5, 'unexpected word "b c", expected'),
-    ("@x[ y", 1, 1, "invalid target"),
+    ("@x[ y", 1, 4, "invalid target '@x[': expected a host name or index"),
+    ("@prod[web-1 uptime", 1, 12, "expected ']'"),
+    ("echo x; @prod:", 1, 15, "expected a role name"),
     ("echo $", 1, 6, "variable name"),
 ])
 def test_parse_errors_have_line_column_and_message(text, line, column, message):

@@ -178,15 +178,59 @@ _UNQUOTED = re.compile(r"[^\"'$\\]*\Z")  # one bare piece: nothing to split
 _PLAIN = re.compile(r"[^\"'$\\@=-][^\"'$\\=]*\Z")  # no quotes, variables, escapes, flag or assignment
 
 
+_NAME_START = re.compile(r"[A-Za-z_]")
+_NAME_REST = re.compile(r"[A-Za-z0-9_.\-]*")
+_ROLE = re.compile(r"[A-Za-z0-9_.\-]+")
+_SELECTOR_ITEM = re.compile(r"[^\]\s;&,]+")
+
+
+def _symbol_problem(text: str) -> tuple[int, str]:
+    """Where an @symbol that :data:`_SYMBOL` refused goes wrong (index into ``text``,
+    possibly ``len(text)``: the character after it) and what was expected there."""
+    if not _NAME_START.match(text, 1):
+        return 1, "expected a target name after '@'"
+    i = _NAME_REST.match(text, 2).end()
+    if text.startswith(":", i):
+        m = _ROLE.match(text, i + 1)
+        if m is None:
+            return i + 1, "expected a role name after ':'"
+        i = m.end()
+    if text.startswith("[", i):
+        i += 1
+        while True:
+            m = _SELECTOR_ITEM.match(text, i)
+            if m is None:
+                return i, "expected a host name or index in '[...]'"
+            i = m.end()
+            if text.startswith(",", i):
+                i += 1
+                continue
+            if text.startswith("]", i):
+                i += 1
+                break
+            return i, "expected ']' to close the host selector"
+    if i < len(text):
+        if "[" in text[:i]:
+            wanted = "the end of the target"
+        elif ":" in text[:i]:
+            wanted = "'[hosts]' or the end of the target"
+        else:
+            wanted = "':role', '[hosts]' or the end of the target"
+        return i, f"unexpected {text[i]!r}, expected {wanted}"
+    return 0, "expected @name, @name:role or @name[hosts]"
+
+
 def _classify(text: str, column: int, offset: int, passthrough: bool) -> Arg:
     if _PLAIN.match(text):
         return Word((text,), column)
     if text[0] == "@" and not passthrough:
         m = _SYMBOL.match(text)
         if m is None:
+            at, expected = _symbol_problem(text)
             raise ParseError(
-                f"invalid target {text!r}", line=_state.text.count("\n", 0, offset) + _state.first_line,
-                column=column, source_line=_source_line(_state.text, offset),
+                f"invalid target {text!r}: {expected}",
+                line=_state.text.count("\n", 0, offset) + _state.first_line,
+                column=column + at, source_line=_source_line(_state.text, offset),
                 hint="targets look like @staging, @prod:web, @prod[web-1] or @prod[0]")
         sel = m.group("sel")
         return Symbol(m.group("name"), m.group("role"),
