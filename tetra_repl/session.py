@@ -110,6 +110,13 @@ class Session:
             self.env.stderr.write(text + "\n")
             self.env.stderr.flush()
 
+    def write(self, text: str, *, err: bool = False) -> None:
+        """Write ``text`` as it is (no newline added): a command's own output."""
+        stream = self.env.stderr if err else self.env.stdout
+        with self._output_lock:
+            stream.write(text)
+            stream.flush()
+
     def warn(self, text: str) -> None:
         self.err(f"tetra: warning: {text}")
 

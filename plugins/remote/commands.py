@@ -8,6 +8,7 @@ import posixpath
 import time
 
 from tetra_repl.connectors import ConnectorError, GroupResult, RunResult, fan_out, pool_for
+from tetra_repl.connectors.streams import verbatim
 from tetra_repl.errors import CommandError, UsageError
 from tetra_repl.topology import describe_targets, resolve as resolve_plan
 
@@ -66,8 +67,12 @@ def exec_(ctx, args):
             prefix = f"{host.name:<{width}} | "
             out = lambda line: ctx.out(prefix + line)  # noqa: E731
             err = lambda line: ctx.err(prefix + line)  # noqa: E731
-        else:
+        elif ctx.session.env.interactive or ctx.statement.background:
+            # whole lines: the prompt, or output running alongside, starts on its own line
             out, err = ctx.out, ctx.err
+        else:  # one host in a script: its output byte for byte, as ssh would print it
+            out = verbatim(ctx.session.write)
+            err = verbatim(lambda text: ctx.session.write(text, err=True))
         return pool.get(host).run(command, timeout=timeout, on_stdout=out, on_stderr=err,
                                   cancel=cancel, capture=quiet)
 

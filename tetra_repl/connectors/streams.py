@@ -12,7 +12,11 @@ CHUNK = 1 << 20
 
 
 class LineSplitter:
-    """Feed bytes, get whole decoded lines (no newline) through ``emit``; keeps a copy if asked."""
+    """Feed bytes, get whole decoded lines (no newline) through ``emit``; keeps a copy if asked.
+
+    An ``emit`` marked ``verbatim`` (see :func:`verbatim`) gets each line with its own
+    line ending instead, and a last line without one as it is: the bytes the command wrote.
+    """
 
     def __init__(self, emit: Callable[[str], None] | None, capture: bool):
         self.emit = emit
@@ -40,11 +44,24 @@ class LineSplitter:
         if self.capture:
             self.parts.append(text + ("\n" if newline else ""))
         if self.emit is not None:
-            self.emit(text.rstrip("\r"))
+            if getattr(self.emit, "verbatim", False):
+                self.emit(text + "\n" if newline else text)
+            else:
+                self.emit(text.rstrip("\r"))
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+
+def verbatim(write: Callable[[str], None]) -> Callable[[str], None]:
+    """Mark an output callback as wanting the command's text as written (see LineSplitter)."""
+
+    def emit(text: str) -> None:
+        write(text)
+
+    emit.verbatim = True  # type: ignore[attr-defined]
+    return emit
 
 
 def quote_command(command: Sequence[str] | str) -> str:
