@@ -71,7 +71,12 @@ def parse_argv(argv: list[str]) -> tuple[dict, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    sys.exit(run(sys.argv[1:] if argv is None else argv))
+    try:
+        status = run(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # Ctrl-C while starting up (imports, plugins), before run's own
+        sys.stderr.write("tetra: interrupted\n")
+        status = ExitStatus.INTERRUPTED
+    sys.exit(status)
 
 
 def run(argv: list[str]) -> int:
