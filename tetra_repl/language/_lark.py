@@ -181,8 +181,11 @@ class Builder(Transformer):
             raise ParseError("a statement must start with a command or an @target, not '--'",
                              line=words.line, column=first_column,
                              source_line=_source_line(_state.text, base))
-        return Statement(tuple(args), None if rest is None else tuple(rest), len(tokens) > 1,
-                         words.line, first_column, _source_line(_state.text, base))
+        background = len(tokens) > 1
+        # the statement's own text (a job's description), not the whole line it is on
+        source = value.replace("\\\n", " ") + (" &" if background else "")
+        return Statement(tuple(args), None if rest is None else tuple(rest), background,
+                         words.line, first_column, source)
 
     def start(self, items):
         return [s for s in items if isinstance(s, Statement)]
