@@ -56,6 +56,10 @@ def txn_new(ctx, args):
     from tetra_repl.ttm import set_active
 
     store, _ = _lib(ctx)
+    if args.target:  # an unknown target is refused now, before anything is written
+        from tetra_repl.ttm import targets
+
+        targets.resolve(ctx.session, args.target.text)
     txn = store.create("ttm", args.description, target=args.target.text if args.target else None,
                        actor_name=args.actor)
     set_active(ctx.session, txn)

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -520,6 +521,13 @@ def test_txn_unknown_id_and_missing_file_are_clean_errors(txn):
     assert txn.snapshot(txn_id) == snap
 
 
+def test_txn_new_on_an_unknown_target_is_refused(txn):
+    out = failed(txn("new", "nowhere", "@nosuch"))
+    assert "@nosuch" in out
+    assert len(out.strip().splitlines()) <= 3, out
+    assert not list(txn.txns.glob("nowhere-*"))
+
+
 def _exec_started(txn, txn_id):
     return lambda: "exec_started" in txn.types(txn_id)
 
@@ -781,6 +789,31 @@ def test_tsm_name_from_cwd_and_script(tsm, tmp_path):
     tsm("start", "--", PY, "app.py", f"PORT={port}", cwd=backend)
     assert tsm.names() == {f"backend-app-{port}"}
     assert tsm.meta(f"backend-app-{port}")["port"] == port
+
+
+@pytest.mark.skipif(not shutil.which("node"), reason="node is not installed")
+def test_tsm_name_spec_node_example(tsm, tmp_path):
+    port = free_port()
+    backend = tmp_path / "backend"
+    backend.mkdir()
+    (backend / "app.js").write_text(
+        "require('http').createServer((q, r) => r.end('ok'))"
+        ".listen(parseInt(process.argv[2]), '127.0.0.1');\n")
+    tsm("start", "node", "app.js", str(port), cwd=backend)
+    assert tsm.names() == {f"backend-app-{port}"}
+    assert accepts(port)
+
+
+@pytest.mark.parametrize("form", ["after --", "before the command"])
+def test_tsm_port_from_a_port_assignment_in_the_command(tsm, tmp_path, form):
+    port = free_port()
+    backend = tmp_path / "backend"
+    write_app(backend)
+    words = ["--", f"PORT={port}", PY, "app.py"] if form == "after --" else \
+        [f"PORT={port}", PY, "app.py"]
+    tsm("start", *words, cwd=backend)
+    assert tsm.names() == {f"backend-app-{port}"}
+    assert accepts(port)
 
 
 def test_tsm_port_discovery_order(tsm, tmp_path):
