@@ -1206,3 +1206,11 @@ def test_single_host_output_is_byte_for_byte(tetra_env, ssh_world, target):
                        env=tetra_env, timeout=60, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout == b"a\r\nb"
+
+
+def test_unclosed_brace_variable_points_where_the_brace_belongs(tetra):
+    r = tetra("-c", "echo ${name")
+    assert r.returncode == 2
+    err = r.stderr.splitlines()
+    assert err[0].startswith("tetra: parse error at 1:12: ") and "'}'" in err[0]
+    assert err[2].index("^") == len(err[1])  # just past 'echo ${name'

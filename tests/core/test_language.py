@@ -71,6 +71,7 @@ def test_quoted_words_stay_plain_words():
     ("@prod[web-1 uptime", 1, 12, "expected ']'"),
     ("echo x; @prod:", 1, 15, "expected a role name"),
     ("echo $", 1, 6, "variable name"),
+    ("echo ${name x", 1, 12, "expected '}' after '${name'"),
 ])
 def test_parse_errors_have_line_column_and_message(text, line, column, message):
     with pytest.raises(ParseError) as info:

@@ -88,6 +88,9 @@ def _source_line(text: str, offset: int) -> str:
     return text[start:] if stop < 0 else text[start:stop]
 
 
+_OPEN_BRACE_VAR = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*")
+
+
 def _bad_character(text: str, pos: int, line: int, column: int) -> ParseError:
     ch = text[pos]
     hint = None
@@ -97,6 +100,9 @@ def _bad_character(text: str, pos: int, line: int, column: int) -> ParseError:
         if text.startswith("$(", pos):
             message = "command substitution $(...) is not supported"
             hint = "quote it ('$(...)') to pass it literally, or run: sh -c '...'"
+        elif (m := _OPEN_BRACE_VAR.match(text, pos)) and m.end() > pos + 2:
+            message = f"expected '}}' after '{m.group()}'"
+            column += m.end() - pos  # the caret where '}' belongs
         else:
             message = "expected a variable name after '$'"
             hint = "write a literal '$' inside single quotes"
