@@ -195,7 +195,7 @@ def transfer(ctx, args, verb: str):
         value = results[plan.hosts[0].name]
         if isinstance(value, BaseException):
             raise value
-    arrow = "->" if verb == "put" else "<-"
+    arrow = "->"  # from where the data came to where it went: LOCAL -> REMOTE, REMOTE -> LOCAL
     for name, value in results.items():
         if isinstance(value, BaseException):
             ctx.err(f"{name}: {verb} FAILED: {_describe(value).removeprefix(f'{verb}: ').removeprefix(f'{name}: ')}")

@@ -1214,3 +1214,68 @@ def test_unclosed_brace_variable_points_where_the_brace_belongs(tetra):
     err = r.stderr.splitlines()
     assert err[0].startswith("tetra: parse error at 1:12: ") and "'}'" in err[0]
     assert err[2].index("^") == len(err[1])  # just past 'echo ${name'
+
+
+def test_a_changed_topology_file_takes_effect_for_later_statements(tetra, tetra_dir):
+    topo = tetra_dir / "topology.toml"
+    topo.write_text('[targets.first]\nhosts = ["a"]\n')
+    new = tetra_dir.parent / "new-topology.toml"
+    new.write_text('[targets.second]\nhosts = ["b"]\n')
+    script = tetra_dir.parent / "change.tetra"
+    script.write_text(f"resolve @first\n@local cp {new} {topo}\nresolve @second\n")
+    r = tetra(str(script))
+    assert r.returncode == 0, r.stderr
+    assert "second" in topo.read_text()
+    assert "@second" in r.stdout
+
+
+def test_interactive_ctrl_d_with_a_job_running_asks_then_cancels(tetra_env):
+    marker = "43.21"
+    pexpect, child = _spawn_shell(tetra_env)
+    try:
+        child.expect("tetra")
+        child.send(f"@local sleep {marker} &\r")
+        assert wait_for(lambda: processes_with(f"sleep {marker}")), "job never started"
+        child.sendcontrol("d")
+        time.sleep(0.5)
+        assert child.isalive()  # asked, did not exit
+        assert processes_with(f"sleep {marker}")
+        child.sendcontrol("d")
+        child.expect(pexpect.EOF, timeout=15)
+        assert wait_for(lambda: not processes_with(f"sleep {marker}"), timeout=10)
+    finally:
+        if child.isalive():
+            kill_tree(child.pid)
+        kill_all(processes_with(f"sleep {marker}"))
+
+
+def test_put_and_get_report_which_way_the_file_went(tetra, tmp_path):
+    src = tmp_path / "here.txt"
+    src.write_text("x")
+    r = tetra("-c", f"put @local {src} {tmp_path}/there.txt")
+    assert r.returncode == 0, r.stderr
+    assert f"{src} -> {tmp_path}/there.txt" in r.stdout
+    r = tetra("-c", f"get @local {tmp_path}/there.txt {tmp_path}/back.txt")
+    assert r.returncode == 0, r.stderr
+    assert f"{tmp_path}/there.txt -> {tmp_path}/back.txt" in r.stdout
+
+
+def test_put_into_an_unwritable_place_names_the_destination(tetra, tmp_path):
+    src = tmp_path / "here.txt"
+    src.write_text("x")
+    r = tetra("-c", f"put @local {src} /proc/tetra-no-such-thing")
+    assert r.returncode == 1
+    assert "/proc/tetra-no-such-thing" in r.stderr and ".part" not in r.stderr
+    assert r.stderr.startswith("tetra: line 1: put: ")
+    assert no_traceback(r.stderr)
+
+
+@pytest.mark.ssh
+def test_ssh_put_into_an_unwritable_place_is_one_clear_line(tetra, ssh_world, tmp_path):
+    src = tmp_path / "here.txt"
+    src.write_text("x")
+    r = tetra("-c", f"put @one {src} /proc/tetra-no-such-thing")
+    assert r.returncode == 1
+    assert "/proc/tetra-no-such-thing" in r.stderr
+    assert "[Errno" not in r.stderr and no_traceback(r.stderr)
+    assert len(error_lines(r.stderr)) == 1

@@ -75,7 +75,7 @@ def test_get_into_a_directory_reports_the_file_it_wrote(tetra, tmp_path):
     r = tetra("-c", f"get @local {src} {into}")
     assert r.returncode == 0, r.stderr
     assert (into / "app.log").read_bytes() == src.read_bytes()
-    assert f"<- {into}/app.log  1.2 KB in" in r.stdout
+    assert f"{src} -> {into}/app.log  1.2 KB in" in r.stdout  # from the host to here
 
 
 def test_a_bad_parallel_value_names_the_command(tetra, tmp_path):

@@ -145,11 +145,16 @@ def _copy(source: str, dest: str, progress, host: str, verb: str, cancel=None,
             raise TransferError(f"{verb}: {host}: sha256 of {source} {digest.hexdigest()[:16]} "
                                 f"is not the expected {expect[:16]}")
         os.replace(tmp, dest)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and not isinstance(exc, TransferError):
+            # name the file the user asked for, not our temp file next to it
+            where = f" on {host}" if verb == "put" else ""
+            raise TransferError(f"{verb}: cannot write {dest}{where}: "
+                                f"{exc.strerror or exc}") from None
         raise
     if progress and total == 0:
         progress(0, 0)

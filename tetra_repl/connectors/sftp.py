@@ -249,7 +249,8 @@ def _raise_transfer(connector, verb: str, path: str, exc: BaseException):
         raise connector._lost(f"{verb} of {path}") from None
     if isinstance(exc, PermissionError) or getattr(exc, "errno", None) == 13:
         raise TransferError(f"{verb}: {connector.host}: permission denied: {path}") from None
-    raise TransferError(f"{verb}: {connector.host}: {path}: {exc}") from None
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)  # no "[Errno 2]"
+    raise TransferError(f"{verb}: {connector.host}: {path}: {reason or type(exc).__name__}") from None
 
 
 __all__ = ["upload", "download", "remote_sha256", "ConnectionLost"]
