@@ -532,6 +532,27 @@ def _exec_started(txn, txn_id):
     return lambda: "exec_started" in txn.types(txn_id)
 
 
+def test_txn_exec_interrupted_by_ctrl_c(txn, tetra_env, tmp_path):
+    txn_id = txn.to_assemble("interrupt me")
+    pidfile = tmp_path / "child.pid"
+    proc = popen(tetra_env, "txn", "exec", txn_id, "--", "sh", "-c", f"echo $$ > {pidfile}; exec sleep 60")
+    try:
+        wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), timeout=15)
+        child = int(pidfile.read_text())
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130, err
+        assert "Traceback" not in err
+        wait_for(lambda: not alive(child), timeout=10)  # the command ended too
+    finally:
+        kill_tree(proc.pid)
+    state = txn.state(txn_id)  # valid JSON, a legal stage
+    assert state["stage"] in STAGES
+    events = txn.events(txn_id)
+    assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+    ok(txn("verify", txn_id))
+
+
 def test_txn_second_transaction_on_locked_host_fails_fast(txn, tetra_env):
     holder = txn.to_assemble("holder")
     other = txn.to_assemble("other")
@@ -662,6 +683,29 @@ def test_txn_resume_of_interrupted_exec(txn, tetra_env, tmp_path):
     ok(txn("validate", txn_id, "--", "true"))
     ok(txn("commit", txn_id))
     assert txn.state(txn_id)["stage"] == "DONE"
+
+
+def test_runner_background_statement_jobs_and_wait(tetra, txn, tmp_path):
+    order = tmp_path / "order"
+    script = "\n".join([
+        'txn new "bg" @local',
+        "txn resolve",
+        "txn exec -- sleep 1 &",
+        "jobs",
+        "wait",
+        f"@local sh -c 'sleep 0.5; echo a >> {order}' &",
+        f"@local sh -c 'echo b >> {order}' &",
+        "wait",
+    ])
+    started = time.monotonic()
+    result = ok(tetra("-c", script))
+    assert time.monotonic() - started >= 1.0
+    assert "txn exec -- sleep 1" in result.stdout  # listed by jobs
+    txn_id = re.search(ID_RE, result.stdout).group(0)
+    assert txn.state(txn_id)["stage"] == "EXECUTE"  # wait waited for it
+    assert "exec_finished" in txn.types(txn_id)
+    # order of submission is kept per target
+    assert order.read_text().split() == ["a", "b"]
 
 
 # --------------------------------------------------------------------------- 8. services
