@@ -107,10 +107,11 @@ def test_ids_collide_in_the_same_second_and_get_suffixes(tetra_dir):
     from tetra_repl.ttm.store import Store
 
     store = Store(tetra_dir)
-    for _ in range(20):  # until three creations land in one second
-        ids = [store.create("ttm", "same name").id for _ in range(3)]
-        stems = {re.sub(r"-\d$", "", i) for i in ids}
-        if len(stems) == 1:
+    for attempt in range(20):  # until three creations land in one second
+        # a new name each attempt: an earlier attempt in the same second
+        # would otherwise have taken the suffixes already
+        ids = [store.create("ttm", f"same name {attempt}").id for _ in range(3)]
+        if len({re.search(r"\d{8}T\d{6}", i).group() for i in ids}) == 1:
             break
     assert ids[1] == ids[0] + "-2" and ids[2] == ids[0] + "-3"
     assert len(set(all_ids(tetra_dir))) == len(all_ids(tetra_dir))
