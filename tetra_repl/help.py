@@ -67,7 +67,7 @@ def _command(session, spec) -> str:
         for o in spec.options:
             names = ", ".join(o.names)
             if o.takes_value:
-                names += f" {o.metavar or o.type.upper()}" if not o.optional_value else \
+                names += f" {o.metavar or o.dest.upper()}" if not o.optional_value else \
                     f"[={o.metavar or o.type.upper()}]"
             default = f" (default: {o.default})" if o.default not in (None, False) else ""
             choices = f" [{'|'.join(o.choices)}]" if o.choices else ""
