@@ -131,7 +131,7 @@ def releases(ctx, args):
     from tetra_repl.ttm import targets
 
     from . import plan as P
-    from .engine import deploy_path
+    from .hosts import deploy_path
 
     res = targets.resolve(ctx.session, args.target)
 
@@ -194,7 +194,8 @@ def fail_hook(ctx, txn, reason: str):
     """End a deploy FAIL, first switching back every host it had switched."""
     from tetra_repl.ttm import lifecycle, session_leases, states
 
-    from .engine import compensate, host_plans
+    from .compensate import compensate
+    from .hosts import host_plans
 
     run = _runner_for(ctx, txn)
     state = txn.state()

@@ -4,6 +4,9 @@ Every per-host action is a recorded step (``upload:web-1``, ``switch:web-1``…)
 so a resumed run skips what is done.  Any host failing EXECUTE or VALIDATE
 aborts the others between steps and compensates every host whose ``current``
 was switched: it is pointed back at the release it had before.
+
+What runs on each host is planned in :mod:`hosts` (and :mod:`plan`, the
+commands themselves); switching back after a failure is :mod:`compensate`.
 """
 
 from __future__ import annotations
@@ -11,132 +14,28 @@ from __future__ import annotations
 import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from tetra_repl.errors import CommandError, TetraError
 from tetra_repl.ttm import crash, lifecycle, session_leases, states, targets
 from tetra_repl.ttm.leases import Locked
 
 from . import plan as P
-
+from .compensate import compensate
+from .hosts import (
+    HostFailure,
+    HostPlan,
+    config_op,
+    dry_run_lines,
+    hashed_by_upload,
+    host_plans,
+    leaders,
+    machine,
+    plan_lines,
+    shared_deploy_path,
+    upload_progress,
+)
 
 RENEW = 600.0  # seconds between lease renewals during a long deploy (TTL is 3600)
-
-
-class HostFailure(TetraError):
-    """One host failed one step."""
-
-    def __init__(self, host: str, step: str, message: str):
-        if message.startswith(f"{host}: "):  # connection errors name the host already
-            message = message[len(host) + 2:]
-        super().__init__(f"host {host} failed at {step}: {message}")
-        self.host, self.step, self.detail = host, step, message
-
-
-@dataclass
-class HostPlan:
-    host: object  # topology.ResolvedHost
-    layout: P.Layout
-    restart: str | None = None
-    health: str | None = None
-    check: str | None = None
-    settings: dict = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.host.name
-
-
-def deploy_path(session, host) -> str:
-    """The host's deploy_path; for a local host with no deploy_path in the
-    topology, ``DIR/deploy/hosts/<name>`` (so @local works with no set-up)."""
-    settings = getattr(host, "settings", {}) or {}
-    sources = getattr(host, "sources", {}) or {}
-    if host.connector == "local" and sources.get("deploy_path", "builtin") == "builtin":
-        return str(session.env.path("deploy", "hosts", host.name))
-    return str(settings.get("deploy_path") or "/srv/app")
-
-
-def host_plans(session, hosts, release: str, params: dict) -> list[HostPlan]:
-    out = []
-    for h in hosts:
-        s = dict(getattr(h, "settings", {}) or {})
-        health = params.get("health") or (None if params.get("check") else s.get("health"))
-        check = params.get("check") or (None if params.get("health") else s.get("check"))
-        out.append(HostPlan(h, P.Layout(deploy_path(session, h), release), s.get("restart"),
-                            health, check, s))
-    return out
-
-
-def machine(h) -> tuple:
-    """Host entries (ResolvedHost) with the same address, port, user and route are one machine."""
-    return (h.connector, h.hostname, h.port, h.user, tuple(v.key for v in getattr(h, "via", ())))
-
-
-def leaders(hps: list[HostPlan]) -> dict[str, HostPlan | None]:
-    """Host name -> the entry on the same machine that uploads for it (None: itself)."""
-    first: dict[tuple, HostPlan] = {}
-    out: dict[str, HostPlan | None] = {}
-    for hp in hps:
-        lead = first.setdefault(machine(hp.host), hp)
-        out[hp.name] = None if lead is hp else lead
-    return out
-
-
-def hashed_by_upload(hp: HostPlan) -> bool:
-    """Over SSH the upload has the host hash the file (and checks it against the
-    artifact's sha256) before renaming it into place: that is the verify step.
-    On the local connector verify reads the file back instead."""
-    return hp.host.connector != "local"
-
-
-def config_op(lay: P.Layout, config: dict | None, evidence_file: str | None) -> P.Op | None:
-    """The ``--config`` file, put into the release under its own name (the
-    name it had where the user keeps it), its sha256 checked on the host."""
-    if not config or not evidence_file:
-        return None
-    name = Path(config.get("source") or "").name or Path(evidence_file).name.split("_", 1)[-1]
-    return P.Op("put", local=evidence_file, remote=f"{lay.release_dir}/{name}",
-                sha256=config.get("sha256") or "")
-
-
-def shared_deploy_path(hps: list[HostPlan]) -> tuple[HostPlan, HostPlan] | None:
-    """Two host entries that are one machine with one deploy_path (they would
-    write the same release and switch the same ``current``)."""
-    seen: dict[tuple, HostPlan] = {}
-    for hp in hps:
-        key = (machine(hp.host), hp.layout.deploy_path)
-        if key in seen:
-            return seen[key], hp
-        seen[key] = hp
-    return None
-
-
-def host_ops(hp: HostPlan, artifact: str, config: P.Op | None,
-             leader: HostPlan | None = None, sha256: str = "") -> list[tuple[str, P.Op]]:
-    """(step, op) for EXECUTE and VALIDATE on one host, in order: what --dry-run prints."""
-    lay = hp.layout
-    ops = [("prepare", P.prepare(lay))]
-    if leader is None and hashed_by_upload(hp) and sha256:
-        ops += [("upload", P.upload(lay, artifact, sha256))]
-    elif leader is None:
-        ops += [("upload", P.upload(lay, artifact)), ("verify", P.verify(lay))]
-    else:
-        src = leader.layout.tarball
-        ops += [("upload", P.copy_from(lay, src)), ("verify", P.verify_copy(lay, src))]
-    ops += [("extract", P.extract(lay) if leader is None
-             else P.copy_tree(leader.layout.release_dir, lay))]
-    if config is not None:
-        ops.append(("extract", config))
-    ops += [("switch", P.link(lay, lay.release)), ("switch", P.rename(lay))]
-    if hp.restart:
-        ops.append(("restart", P.restart(lay, hp.restart)))
-    if hp.health:
-        ops.append(("validate", P.health(hp.health)))
-    elif hp.check:
-        ops.append(("validate", P.check(lay, hp.check)))
-    return ops
 
 
 class Deploy:
@@ -207,7 +106,7 @@ class Deploy:
                 raise warm
             conn = targets.connector(self.session, hp.host)
             if op.kind == "put":
-                progress = self._progress(hp, Path(op.local)) if step == "upload" else None
+                progress = upload_progress(self.say, hp.name) if step == "upload" else None
                 value = conn.put(op.local, op.remote, progress=progress,
                                  expect_sha256=op.sha256 or None)
                 finished = {"ok": True, "sha256": value}
@@ -275,23 +174,6 @@ class Deploy:
         if t is not None:
             t.join()
         return self._warm_errors.pop(hp.name, None) if t is not None else None
-
-    def _progress(self, hp: HostPlan, path: Path):
-        started, marks = time.monotonic(), set()
-
-        def report(done: int, total: int) -> None:
-            pct = 100 if total == 0 else int(done * 100 / total)
-            mark = pct // 25
-            if mark in marks:
-                return
-            marks.add(mark)
-            elapsed = max(time.monotonic() - started, 1e-6)
-            rate = done / elapsed
-            eta = (total - done) / rate if rate > 0 else 0
-            self.say(f"[{hp.name}] upload {pct:3d}%  {done / 1e6:.1f}/{total / 1e6:.1f} MB  "
-                     f"{rate / 1e6:.1f} MB/s  ETA {eta:.0f}s")
-
-        return report
 
     kind = "deploy"
 
@@ -399,27 +281,12 @@ class Deploy:
 
     def print_plan(self, res, hps: list[HostPlan]) -> None:
         ev = next(e for e in self.txn.state()["evidence"] if e["kind"] == "artifact")
-        self.say(f"plan {self.txn.id}: {res.symbol} → {len(hps)} host(s); artifact "
-                 f"{Path(ev.get('source') or ev['file']).name} ({ev['bytes']} bytes, "
-                 f"sha256 {ev['sha256'][:12]}…)")
-        for hp in hps:
-            h = hp.host
-            where = "local" if h.connector == "local" else f"ssh {h.user}@{h.hostname}:{h.port}"
-            then = (f"health {hp.health}" if hp.health else f"check {hp.check}" if hp.check
-                    else "no validation configured")
-            self.say(f"  {hp.name:<12} {where:<28} {hp.layout.deploy_path}  "
-                     f"restart: {hp.restart or '-'}  validate: {then}")
+        for line in plan_lines(self.txn.id, res.symbol, hps, ev):
+            self.say(line)
 
     def print_dry_run(self, hps: list[HostPlan]) -> None:
-        self.say("dry run: the remote commands, per host (nothing is run):")
-        lead = leaders(hps)
-        for hp in hps:
-            for step, op in host_ops(hp, self.evidence("artifact"), self.config_op(hp),
-                                     lead[hp.name], self.sha()):
-                self.say(f"  [{hp.name}] {step:<8} {op.text()}")
-            # which releases go is known only from prepare's listing on the host
-            self.say(f"  [{hp.name}] {'prune':<8} rm -rf -- {P.q(hp.layout.releases)}/<each release "
-                     f"older than the newest {self.keep(hp)}> and its .tar.gz (if there are more)")
+        for line in dry_run_lines(hps, self.evidence("artifact"), self.sha(), self.config_op, self.keep):
+            self.say(line)
 
     def execute(self, hps: list[HostPlan]) -> None:
         names = [hp.name for hp in hps]
@@ -722,54 +589,3 @@ class Deploy:
             what += f"; ROLLBACK PROBLEMS: {'; '.join(problems)}"
         raise CommandError(f"{self.kind} {self.txn.id} FAIL: {reason}; {what}",
                            hint=f"details: txn events {self.txn.id}")
-
-
-def compensate(run: Deploy, hps: list[HostPlan]) -> tuple[list[tuple[str, str | None]], list[str]]:
-    """Point every host whose ``current`` is this release back at its previous
-    one, then remove what this deploy left on the hosts it reached."""
-    steps = run.txn.state()["steps"]
-    candidates = [hp for hp in hps if f"prepare:{hp.name}" in steps]
-    touched = [hp for hp in candidates if f"switch:{hp.name}" in steps
-               or _current_is(run, hp)]
-    rolled, problems, stuck = _switch_back(run, touched, steps) if touched else ([], [], set())
-    run.discard([hp for hp in candidates if hp.name not in stuck], steps)  # stuck: still current
-    return rolled, problems
-
-
-def _switch_back(run: Deploy, touched: list[HostPlan], steps: dict):
-    """(hosts switched back and to what, problems, hosts still on this release)."""
-    run.txn.record("rollback_started", {"hosts": [hp.name for hp in touched]})
-    rolled, problems, stuck = [], [], set()
-    for hp in touched:
-        previous = (steps[f"prepare:{hp.name}"] or {}).get("previous")
-        try:
-            if previous:
-                run.run_op(hp, "rollback", P.link(hp.layout, previous), timeout=60, cancellable=False)
-                run.run_op(hp, "rollback", P.rename(hp.layout), timeout=60, cancellable=False)
-            else:
-                run.run_op(hp, "rollback", P.unlink_current(hp.layout), timeout=60, cancellable=False)
-        except TetraError as exc:
-            problems.append(f"{hp.name}: {exc.message}")
-            stuck.add(hp.name)
-            continue
-        rolled.append((hp.name, previous))
-        shown = f"releases/{previous}" if previous else "(none)"
-        run.say(f"[{hp.name}] rolled back: current → {shown}")
-        if previous and hp.restart:
-            try:
-                run.run_op(hp, "rollback", P.restart(hp.layout, hp.restart), timeout=300,
-                           cancellable=False)
-            except TetraError as exc:
-                problems.append(f"{hp.name}: switched back, but its restart failed: {exc.message}")
-    run.txn.record("rollback_finished", {"restored": {h: p for h, p in rolled}, "problems": problems})
-    return rolled, problems, stuck
-
-
-def _current_is(run: Deploy, hp: HostPlan) -> bool:
-    """Whether the host's current points at this release (a switch cut short)."""
-    try:
-        conn = targets.connector(run.session, hp.host)
-        r = conn.run(["readlink", "--", hp.layout.current], timeout=30)
-        return r.ok and Path(r.stdout.strip()).name == run.target_release(hp)
-    except TetraError:
-        return False

@@ -10,7 +10,8 @@ from __future__ import annotations
 from tetra_repl.ttm import lifecycle
 
 from . import plan as P
-from .engine import Deploy, HostFailure, HostPlan
+from .engine import Deploy
+from .hosts import HostFailure, HostPlan
 
 
 class Rollback(Deploy):
