@@ -131,8 +131,8 @@ def host_ops(hp: HostPlan, artifact: str, config: P.Op | None,
 def plan_lines(txn_id: str, symbol: str, hps: list[HostPlan], artifact: dict) -> list[str]:
     """The plan shown at ASSEMBLE: the artifact, then one line per host."""
     name = Path(artifact.get("source") or artifact["file"]).name
-    lines = [f"plan {txn_id}: {symbol} → {len(hps)} host(s); artifact {name} "
-             f"({artifact['bytes']} bytes, sha256 {artifact['sha256'][:12]}…)"]
+    lines = [(f"plan {txn_id}: {symbol} → {len(hps)} host(s); artifact {name} "
+             f"({artifact['bytes']} bytes, sha256 {artifact['sha256'][:12]}…)")]
     for hp in hps:
         h = hp.host
         where = "local" if h.connector == "local" else f"ssh {h.user}@{h.hostname}:{h.port}"
