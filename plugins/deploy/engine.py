@@ -494,7 +494,16 @@ class Deploy:
             self.say(f"validate skipped on {len(idle)} hosts: {', '.join(hp.name for hp in idle)} "
                      f"(no health/check configured)")
         if busy:
-            self.fan(busy, self.validate_host)
+            try:
+                self.fan(busy, self.validate_host)
+            except (HostFailure, TetraError):
+                # SPEC 6.2: a failed VALIDATE is recorded as such (validate_passed's twin)
+                failed = [f for f in self.failures if f.step == "validate"]
+                if failed:
+                    self.txn.record("validate_failed", {
+                        "hosts": [f.host for f in failed],
+                        "reason": "; ".join(f.message for f in failed)})
+                raise
             self.txn.record_many([passed])
 
     def validate_host(self, hp: HostPlan) -> None:
