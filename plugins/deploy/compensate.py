@@ -3,6 +3,7 @@ switched on back at its previous release, then remove what the deploy left."""
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,8 +22,17 @@ def compensate(run: Deploy, hps: list[HostPlan]) -> tuple[list[tuple[str, str | 
     one, then remove what this deploy left on the hosts it reached."""
     steps = run.txn.state()["steps"]
     candidates = [hp for hp in hps if f"prepare:{hp.name}" in steps]
-    touched = [hp for hp in candidates if f"switch:{hp.name}" in steps
-               or _current_is(run, hp)]
+    touched = []
+    for hp in candidates:
+        now = _current(run, hp)
+        if now is not None and now == run.target_release(hp):
+            touched.append(hp)
+        elif f"switch:{hp.name}" in steps:
+            if now is None:  # cannot tell (host unreachable): switch back as recorded
+                touched.append(hp)
+            else:  # a later deploy or rollback has moved current since: leave it be
+                run.say(f"[{hp.name}] current is now {('releases/' + now) if now else '(none)'}, "
+                        f"not this release: left as it is")
     rolled, problems, stuck = _switch_back(run, touched, steps) if touched else ([], [], set())
     run.discard([hp for hp in candidates if hp.name not in stuck], steps)  # stuck: still current
     return rolled, problems
@@ -57,11 +67,15 @@ def _switch_back(run: Deploy, touched: list[HostPlan], steps: dict):
     return rolled, problems, stuck
 
 
-def _current_is(run: Deploy, hp: HostPlan) -> bool:
-    """Whether the host's current points at this release (a switch cut short)."""
+def _current(run: Deploy, hp: HostPlan) -> str | None:
+    """The release the host's ``current`` points at now ("" when it has none),
+    or None when that cannot be read (host unreachable)."""
     try:
         conn = targets.connector(run.session, hp.host)
-        r = conn.run(["readlink", "--", hp.layout.current], timeout=30)
-        return r.ok and Path(r.stdout.strip()).name == run.target_release(hp)
+        r = conn.run(["sh", "-c", f"readlink -- {shlex.quote(hp.layout.current)} || true"], timeout=30)
     except TetraError:
-        return False
+        return None
+    if not r.ok:
+        return None
+    link = r.stdout.strip()
+    return Path(link).name if link else ""

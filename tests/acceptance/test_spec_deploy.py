@@ -523,7 +523,13 @@ def test_a_lease_held_by_another_transaction_fails_fast_naming_it(
     holder_id = holders[0]
     m = re.search(r"@local is locked by (\S+) \(pid (\d+) on (\S+) since ([^)]+)\)", r.stderr)
     assert m, r.stderr
-    assert m.group(1) == holder_id
+    assert m.group(1) == holder_id and int(m.group(2)) == holder.pid
+    # the lease file records holder txn, pid, host, token, acquired and expiry
+    [lease] = [p for p in (tetra_dir / "locks").iterdir() if p.suffix == ".lock"]
+    text = lease.read_text()
+    assert holder_id in text and str(holder.pid) in text
+    for word in ("token", "acquired", "expir"):
+        assert word in text, (word, text)
     assert took < 2.5, "fails fast"
     assert holder.wait(timeout=30) == 0
     assert served(local_root) == "holder"
@@ -608,6 +614,10 @@ def fleet(sshd, ssh_keys, tmp_path, tetra_dir, http_server):  # noqa: F811
               f'hosts = [{{ name = "stranger-1", host = "127.0.0.1", deploy_path = "{base}/stranger" }}]',
               "", "[targets.odd]",
               f'hosts = [{{ name = "odd-1", host = "127.0.0.1", deploy_path = {json.dumps(str(odd))} }}]']
+    lines += ["", "[targets.mixed]", "hosts = [",
+              f'  {{ name = "mixed-ok", host = "127.0.0.1", deploy_path = "{base}/mixed-ok" }},',
+              f'  {{ name = "mixed-bad", host = "127.0.0.1", port = 1, deploy_path = "{base}/mixed-bad" }},',
+              "]"]
     (tetra_dir / "topology.toml").write_text("\n".join(lines) + "\n")
     return {"roots": roots, "flags": flags, "log": log, "base": base, "odd": odd}
 
@@ -931,3 +941,76 @@ def test_deploy_without_an_artifact_is_a_usage_error(tetra):
     r = tetra("deploy", "@local")
     failed(r, 2)
     assert "help deploy" in r.stderr
+
+
+@pytest.mark.ssh
+def test_ssh_one_unreachable_host_of_two_rolls_the_other_back(tetra, tetra_dir, tmp_path, fleet):
+    good_root = fleet["base"] / "mixed-ok"
+    ok(tetra("deploy", "@mixed[mixed-ok]", str(make_artifact(tmp_path / "1.tar.gz", "v1"))))
+    good = current_of(good_root)
+    r = tetra("deploy", "@mixed", str(make_artifact(tmp_path / "2.tar.gz", "v2")))
+    failed(r, 1)
+    line = fail_line(r)
+    assert "mixed-bad" in line, line
+    assert current_of(good_root) == good and served(good_root) == "v1"
+    assert state(tetra_dir, newest_id(tetra))["stage"] == "FAIL"
+    assert_valid_state_files(tetra_dir)
+
+
+def test_txn_rebuild_and_verify_reproduce_a_deploys_state(tetra, tetra_dir, tmp_path):
+    ok(tetra("deploy", "@local", str(make_artifact(tmp_path / "1.tar.gz", "v1"))))
+    failed(tetra("deploy", "@local", str(make_artifact(tmp_path / "2.tar.gz", "v2")), "--check", "false"))
+    for t in txn_ls(tetra):
+        path = deploy_txn_dir(tetra_dir, t["id"]) / "state.json"
+        before = json.loads(path.read_text())
+        ok(tetra("txn", "verify", t["id"]))
+        ok(tetra("txn", "rebuild", t["id"]))
+        assert json.loads(path.read_text()) == before, t["id"]
+
+
+def test_background_deploy_in_a_script_then_wait(tetra, tmp_path, local_root):
+    art = make_artifact(tmp_path / "1.tar.gz", "v1")
+    r = tetra(input=f'deploy @local {art} --check "sleep 1" &\njobs\nwait\n')
+    ok(r)
+    assert "deploy" in r.stdout
+    assert served(local_root) == "v1"
+
+
+def _crash_mid_validate(tetra, tmp_path, background, local_root) -> tuple[str, str]:
+    """A deploy of v2 killed (SIGKILL) once switched; returns (previous release, its id)."""
+    ok(tetra("deploy", "@local", str(make_artifact(tmp_path / "1.tar.gz", "v1"))))
+    good = current_of(local_root)
+    proc = background("deploy", "@local", str(make_artifact(tmp_path / "2.tar.gz", "v2")),
+                      "--check", "sleep 30")
+    wait_for(lambda: current_of(local_root) not in (None, good) or proc.poll() is not None, timeout=20)
+    time.sleep(0.3)
+    kill_tree(proc.pid)  # as a crash would
+    proc.wait(timeout=10)
+    victim = newest_id(tetra)
+    listing = ok(tetra("txn", "ls")).stdout
+    assert any(victim in line and "interrupted" in line for line in listing.splitlines()), listing
+    return good, victim
+
+
+def test_txn_fail_on_a_killed_deploy_switches_back(tetra, tetra_dir, tmp_path, background, local_root):
+    """README (plugins/deploy): `txn fail ID` on a deploy does the compensation."""
+    good, victim = _crash_mid_validate(tetra, tmp_path, background, local_root)
+    assert served(local_root) == "v2"
+    ok(tetra("txn", "fail", victim, "crashed"))
+    assert state(tetra_dir, victim)["stage"] == "FAIL"
+    assert current_of(local_root) == good and served(local_root) == "v1"
+    assert victim not in ok(tetra("releases", "@local")).stdout
+
+
+def test_a_killed_deploy_is_interrupted_and_ending_it_later_undoes_nothing_newer(
+        tetra, tetra_dir, tmp_path, background, local_root):
+    _good, victim = _crash_mid_validate(tetra, tmp_path, background, local_root)
+    # another deploy breaks the dead holder's lease (lock_broken) and goes ahead
+    ok(tetra("deploy", "@local", str(make_artifact(tmp_path / "3.tar.gz", "v3"))))
+    third = newest_id(tetra)
+    assert "lock_broken" in [e["type"] for e in events(tetra_dir, third)]
+    assert served(local_root) == "v3"
+    ok(tetra("txn", "fail", victim, "crashed"))
+    assert state(tetra_dir, victim)["stage"] == "FAIL"
+    assert served(local_root) == "v3", "ending the dead deploy must not undo a later one"
+    assert_valid_state_files(tetra_dir)
