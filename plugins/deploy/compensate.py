@@ -24,7 +24,7 @@ def compensate(run: Deploy, hps: list[HostPlan]) -> tuple[list[tuple[str, str | 
     candidates = [hp for hp in hps if f"prepare:{hp.name}" in steps]
     touched = []
     for hp in candidates:
-        now = _current(run, hp)
+        now = current_release(run, hp)
         if now is not None and now == run.target_release(hp):
             touched.append(hp)
         elif f"switch:{hp.name}" in steps:
@@ -67,7 +67,7 @@ def _switch_back(run: Deploy, touched: list[HostPlan], steps: dict):
     return rolled, problems, stuck
 
 
-def _current(run: Deploy, hp: HostPlan) -> str | None:
+def current_release(run: Deploy, hp: HostPlan) -> str | None:
     """The release the host's ``current`` points at now ("" when it has none),
     or None when that cannot be read (host unreachable)."""
     try:

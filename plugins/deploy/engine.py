@@ -20,7 +20,7 @@ from tetra_repl.ttm import crash, lifecycle, session_leases, states, targets
 from tetra_repl.ttm.leases import Locked
 
 from . import plan as P
-from .compensate import compensate
+from .compensate import compensate, current_release
 from .hosts import (
     HostFailure,
     HostPlan,
@@ -219,6 +219,8 @@ class Deploy:
             lifecycle.fail(self.txn, self.leases, "dry run: stopped after ASSEMBLE; nothing changed")
             return 0
         try:
+            if self.stage() in (states.EXECUTE, states.VALIDATE):  # resumed
+                self.check_unmoved(hps)
             if self.stage() in (states.ASSEMBLE, states.EXECUTE):
                 self.execute(hps)
             if self.stage() in (states.EXECUTE, states.VALIDATE):
@@ -238,6 +240,24 @@ class Deploy:
             raise
         self.say(self.done_message(hps))
         return 0
+
+    def check_unmoved(self, hps: list[HostPlan]) -> None:
+        """On resume: every host this run reached must still be where the run
+        left it (this release if switched, else the release prepare saw).  A
+        deploy or rollback since the interruption moved it: going on would
+        validate (and report as deployed) a release that is not running."""
+        steps = self.txn.state()["steps"]
+        for hp in hps:
+            prep = steps.get(f"prepare:{hp.name}")
+            if prep is None:
+                continue
+            mine = self.target_release(hp)
+            expected = mine if f"switch:{hp.name}" in steps else ((prep or {}).get("previous") or "")
+            now = current_release(self, hp)
+            if now is not None and now not in (expected, mine):
+                raise HostFailure(hp.name, "resume",
+                                  f"current is now {('releases/' + now) if now else '(none)'}, "
+                                  f"moved since {self.txn.id} was interrupted")
 
     def discard(self, hps: list[HostPlan], steps: dict) -> None:
         """After a failed deploy: remove this release's files from each host it

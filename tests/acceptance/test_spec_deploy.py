@@ -980,12 +980,15 @@ def _crash_mid_validate(tetra, tmp_path, background, local_root) -> tuple[str, s
     """A deploy of v2 killed (SIGKILL) once switched; returns (previous release, its id)."""
     ok(tetra("deploy", "@local", str(make_artifact(tmp_path / "1.tar.gz", "v1"))))
     good = current_of(local_root)
+    block = tmp_path / "validate-blocks"
+    block.write_text("")
     proc = background("deploy", "@local", str(make_artifact(tmp_path / "2.tar.gz", "v2")),
-                      "--check", "sleep 30")
+                      "--check", f"while [ -e {block} ]; do sleep 0.1; done")
     wait_for(lambda: current_of(local_root) not in (None, good) or proc.poll() is not None, timeout=20)
     time.sleep(0.3)
     kill_tree(proc.pid)  # as a crash would
     proc.wait(timeout=10)
+    block.unlink()  # a resumed validate would pass now
     victim = newest_id(tetra)
     listing = ok(tetra("txn", "ls")).stdout
     assert any(victim in line and "interrupted" in line for line in listing.splitlines()), listing
@@ -1014,3 +1017,23 @@ def test_a_killed_deploy_is_interrupted_and_ending_it_later_undoes_nothing_newer
     assert state(tetra_dir, victim)["stage"] == "FAIL"
     assert served(local_root) == "v3", "ending the dead deploy must not undo a later one"
     assert_valid_state_files(tetra_dir)
+
+
+def test_resuming_a_killed_deploy_after_a_newer_one_does_not_claim_it_is_deployed(
+        tetra, tetra_dir, tmp_path, background, local_root):
+    _good, victim = _crash_mid_validate(tetra, tmp_path, background, local_root)
+    ok(tetra("deploy", "@local", str(make_artifact(tmp_path / "3.tar.gz", "v3"))))
+    newer = current_of(local_root)
+    r = tetra("txn", "resume", victim)
+    # current runs v3, not the interrupted release: it cannot be validated nor reported DONE
+    assert state(tetra_dir, victim)["stage"] != "DONE", r.stdout + r.stderr
+    assert r.returncode != 0
+    no_traceback(r)
+    assert current_of(local_root) == newer and served(local_root) == "v3"
+
+
+def test_resuming_a_killed_deploy_finishes_it(tetra, tetra_dir, tmp_path, background, local_root):
+    _good, victim = _crash_mid_validate(tetra, tmp_path, background, local_root)
+    ok(tetra("txn", "resume", victim))
+    assert state(tetra_dir, victim)["stage"] == "DONE"
+    assert current_of(local_root) == victim and served(local_root) == "v2"
