@@ -212,7 +212,7 @@ def fail_hook(ctx, txn, reason: str):
                 ctx.out(f"{host}: rolled back to {prev or '(no release)'}")
             for p in problems:
                 ctx.err(f"rollback problem: {p}")
-        except Exception as exc:  # failing must still be possible when hosts are gone
+        except Exception as exc:  # noqa: BLE001 (failing must still be possible when hosts are gone)
             ctx.err(f"tetra: warning: could not compensate: {getattr(exc, 'message', exc)}")
     lifecycle.fail(txn, session_leases(ctx.session), reason)
 

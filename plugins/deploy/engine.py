@@ -160,8 +160,8 @@ class Deploy:
                     connect()
                 except TetraError as exc:
                     self._warm_errors[h.name] = exc
-                except Exception:
-                    pass  # reported again by the first command
+                except Exception:  # noqa: BLE001, S110 (reported again by the first command)
+                    pass
 
             t = threading.Thread(target=open_one, name=f"tetra-connect-{h.name}", daemon=True)
             self._warm[h.name] = t
@@ -480,7 +480,7 @@ class Deploy:
         if event is not None:  # set by the leader once the step is recorded (no polling the state)
             done = event.is_set
         else:
-            done = lambda: f"{step}:{leader.name}" in self.txn.state()["steps"]  # noqa: E731
+            done = lambda: f"{step}:{leader.name}" in self.txn.state()["steps"]
         while not done():
             if self.abort.is_set() or self.cancel.is_set():
                 return False

@@ -77,16 +77,16 @@ def upload(lay: Layout, local: str, sha256: str = "") -> Op:
 def copy_from(lay: Layout, source: str) -> Op:
     """Take the artifact from another host entry on the same machine: a hard
     link (instant) or, across filesystems, a copy — instead of a second upload."""
-    return Op("run", ["sh", "-c", f"mkdir -p -- {q(lay.releases)} && "
+    return Op("run", ["sh", "-c", (f"mkdir -p -- {q(lay.releases)} && "
                                   f"{{ ln -f -- {q(source)} {q(lay.tarball)} 2>/dev/null || "
-                                  f"cp -f -- {q(source)} {q(lay.tarball)}; }}"])
+                                  f"cp -f -- {q(source)} {q(lay.tarball)}; }}")])
 
 
 def verify_copy(lay: Layout, source: str) -> Op:
     """``same`` when the tarball is the very file already verified (one inode),
     else its sha256 like :func:`verify`."""
-    return Op("run", ["sh", "-c", f"if [ {q(lay.tarball)} -ef {q(source)} ]; then echo same; "
-                                  f"else {_sha256(lay.tarball)}; fi"])
+    return Op("run", ["sh", "-c", (f"if [ {q(lay.tarball)} -ef {q(source)} ]; then echo same; "
+                                  f"else {_sha256(lay.tarball)}; fi")])
 
 
 def _sha256(path: str) -> str:
@@ -104,16 +104,16 @@ def verify(lay: Layout) -> Op:
 def extract(lay: Layout) -> Op:
     """Unpack into a scratch directory, then rename into place (re-runnable)."""
     part, rel = lay.release_dir + ".part", lay.release_dir
-    return Op("run", ["sh", "-c", f"set -e; rm -rf -- {q(part)}; mkdir -p -- {q(part)}; "
+    return Op("run", ["sh", "-c", (f"set -e; rm -rf -- {q(part)}; mkdir -p -- {q(part)}; "
                                   f"tar -xzf {q(lay.tarball)} -C {q(part)}; rm -rf -- {q(rel)}; "
-                                  f"mv -- {q(part)} {q(rel)}"])
+                                  f"mv -- {q(part)} {q(rel)}")])
 
 
 def copy_tree(source: str, lay: Layout) -> Op:
     """The release as a copy of one unpacked on the same machine (re-runnable)."""
     part, rel = lay.release_dir + ".part", lay.release_dir
-    return Op("run", ["sh", "-c", f"set -e; rm -rf -- {q(part)} {q(rel)}; cp -a -- {q(source)} {q(part)}; "
-                                  f"mv -- {q(part)} {q(rel)}"])
+    return Op("run", ["sh", "-c", (f"set -e; rm -rf -- {q(part)} {q(rel)}; cp -a -- {q(source)} {q(part)}; "
+                                  f"mv -- {q(part)} {q(rel)}")])
 
 
 def link(lay: Layout, release: str) -> Op:
@@ -142,10 +142,10 @@ def health(url: str) -> Op:
     """One probe of a health URL, from the host itself (curl, else wget, else python3)."""
     u = q(url)
     return Op("run", ["sh", "-c",
-                      f"if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null --max-time 5 {u}; "
+                      (f"if command -v curl >/dev/null 2>&1; then curl -fsS -o /dev/null --max-time 5 {u}; "
                       f"elif command -v wget >/dev/null 2>&1; then wget -q -T 5 -O /dev/null {u}; "
                       f"else python3 -c 'import sys,urllib.request; urllib.request.urlopen(sys.argv[1], "
-                      f"timeout=5)' {u}; fi"])
+                      f"timeout=5)' {u}; fi")])
 
 
 def list_releases(lay: Layout) -> Op:
