@@ -22,10 +22,12 @@ def targets(session, prefix: str) -> list[tuple[str, str]]:
         if target is None:
             return []
         done, _, last = partial.rpartition(",")
+        picked = set(done.split(",")) if done else set()  # `@prod[web-1,`: not web-1 again
         role = head.partition(":")[2] or None
         stem = f"@{head}[" + (done + "," if done else "")
         return [(f"{stem}{h['name']}]", h["host"] or "") for h in target["hosts"]
-                if (role is None or role in h["roles"]) and h["name"].startswith(last)]
+                if (role is None or role in h["roles"]) and h["name"].startswith(last)
+                and h["name"] not in picked]
     if ":" in text:
         name, _, partial = text.partition(":")
         target = by_name.get(info["aliases"].get(name, name))
