@@ -543,8 +543,10 @@ def test_script_errors_and_exit_statuses(tetra_c, tmp_path):
     r = tetra_c(str(script))
     assert r.returncode == 2 and r.stderr.startswith("tetra: line 2: unknown variable $nope")
     assert tetra_c("-c", 'echo "open').returncode == 2  # parse error
-    assert tetra_c("--no-such-option").returncode == 2  # usage error
-    assert tetra_c("-c", "tsm logs --lines").returncode == 2  # a flag without its value
+    assert tetra_c("--no-such-option").returncode == 2  # usage errors...
+    for line in ("tsm logs --lines", "tsm ls --bogus", "deplyo x", "resolve", "X=5"):
+        r = tetra_c("-c", line)  # ...unknown command or flag, missing argument...
+        assert r.returncode == 2 and r.stderr.startswith("tetra: line 1: "), (line, r.stderr)
 
 
 def test_ctrl_c_in_a_script_exits_130(env, tmp_path):
