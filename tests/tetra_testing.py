@@ -4,9 +4,22 @@ pytest keeps one module called ``conftest`` when several folders have one."""
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 TETRA = str(Path(sys.executable).with_name("tetra"))  # the installed console script
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+    """Poll until ``predicate()`` is truthy; returns its value (fails the test on timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
+        time.sleep(interval)
 
 
 def kill_tree(pid: int) -> None:

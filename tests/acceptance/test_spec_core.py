@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 from sshd import free_port
-from tetra_testing import TETRA, install_plugin, kill_tree
+from tetra_testing import TETRA, install_plugin, kill_tree, wait_for
 
 ANSI = "\x1b["
 
@@ -116,16 +116,6 @@ def processes_with(marker: str) -> list[psutil.Process]:
         except psutil.Error:
             pass
     return found
-
-
-def wait_for(predicate, timeout: float = 10.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def kill_all(procs) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from sshd import ssh_keys, sshd  # noqa: F401  (fixtures)
-from tetra_testing import TETRA, kill_tree
+from tetra_testing import TETRA, kill_tree, wait_for
 
 ID_RE = r"deploy[a-z0-9-]*-\d{8}T\d{6}(?:-\d+)?"
 HOSTS = ("web-1", "web-2", "web-3")
@@ -121,17 +121,6 @@ def assert_valid_state_files(tetra_dir: Path) -> None:
         json.loads((txn / "state.json").read_text())
         seqs = [json.loads(line)["seq"] for line in (txn / "events.ndjson").read_text().splitlines()]
         assert seqs == list(range(1, len(seqs) + 1)), txn
-
-
-def wait_for(predicate, timeout: float = 15.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 def live_lock(tetra_dir: Path) -> bool:

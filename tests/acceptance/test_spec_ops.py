@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from tetra_testing import TETRA, kill_tree
+from tetra_testing import TETRA, kill_tree, wait_for
 
 PY = sys.executable
 STAGES = ("NEW", "SELECT", "ASSEMBLE", "EXECUTE", "VALIDATE", "DONE", "FAIL")
@@ -33,17 +33,6 @@ ID_RE = r"[a-z0-9][a-z0-9-]*-\d{8}T\d{6}(?:-\d+)?"
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 def free_port() -> int:

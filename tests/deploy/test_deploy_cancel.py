@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import io
 import json
-import time
 
 from deploy_helpers import artifact, current, served
+from tetra_testing import wait_for
+
 from tetra_repl.env import Environment
 from tetra_repl.session import Session
 
@@ -17,13 +18,6 @@ def session_in(state_dir):
     s = Session(env)
     s.load_plugins()
     return s
-
-
-def wait_for(cond, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "never happened"
-        time.sleep(0.05)
 
 
 def test_second_ctrl_d_cancels_a_background_deploy_which_rolls_back(tetra_dir, tmp_path):
@@ -41,7 +35,7 @@ def test_second_ctrl_d_cancels_a_background_deploy_which_rolls_back(tetra_dir, t
                      if p.parent.name != good]
             return json.loads(found[0].read_text()) if found else None
 
-        wait_for(lambda: second() and "validate:local" in second()["open_steps"])
+        wait_for(lambda: second() and "validate:local" in second()["open_steps"], timeout=30)
         assert served(dp) == "v2"
         assert session.jobs.request_exit() == "confirm"  # first Ctrl-D asks
         assert session.jobs.running()

@@ -13,31 +13,18 @@ import os
 import signal
 import socket
 import sys
-import time
 from pathlib import Path
 
 import psutil
 
 PY = sys.executable
-from tetra_testing import TETRA  # noqa: F401 -- re-exported for the tsm tests
+from tetra_testing import TETRA, wait_for  # noqa: F401 -- re-exported for the tsm tests
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.02):
-    """Poll until ``predicate()`` is truthy; returns its value (fails the test on timeout)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"condition not met within {timeout}s: {predicate}")
-        time.sleep(interval)
 
 
 class Tsm:
