@@ -169,7 +169,15 @@ def upload_progress(say, host: str):
         elapsed = max(time.monotonic() - started, 1e-6)
         rate = done / elapsed
         eta = (total - done) / rate if rate > 0 else 0
-        say(f"[{host}] upload {pct:3d}%  {done / 1e6:.1f}/{total / 1e6:.1f} MB  "
-            f"{rate / 1e6:.1f} MB/s  ETA {eta:.0f}s")
+        say(f"[{host}] upload {pct:3d}%  {_size(done)}/{_size(total)}  "
+            f"{_size(rate)}/s  ETA {eta:.0f}s")
 
     return report
+
+
+def _size(n: float) -> str:
+    """``52.4 MB``, ``153 B``, ``4.0 kB``: small artifacts do not show as 0.0 MB."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n:.0f} B"
