@@ -41,13 +41,14 @@ class Plugin:
 
     def command(self, name: str, *, help: str = "", params: Sequence[Param] = (),
                 options: Sequence[Option] = (), examples: Sequence[str] = (),
-                aliases: Sequence[str] = (), description: str = ""):
+                aliases: Sequence[str] = (), description: str = "", trailing: Sequence[str] = ()):
         """Decorator declaring a command; the function is its handler ``(ctx, args)``."""
 
         def decorate(fn):
             self.commands.append(CommandSpec(name, fn, help=help, params=params, options=options,
                                              examples=examples, plugin=self.name,
-                                             aliases=aliases, description=description))
+                                             aliases=aliases, description=description,
+                                             trailing=trailing))
             return fn
 
         return decorate

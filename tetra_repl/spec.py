@@ -107,6 +107,9 @@ class CommandSpec:
     plugin: str = "core"
     aliases: Sequence[str] = ()
     description: str = ""  # longer text for `help CMD`
+    # flags (of ``options``) the handler also takes at the very end of a greedy
+    # rest, e.g. ``tsm start python3 -m http.server 7777 --name web``
+    trailing: Sequence[str] = ()
 
     def __post_init__(self) -> None:
         self.params = tuple(self.params)

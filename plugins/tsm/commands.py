@@ -114,6 +114,7 @@ def _parse_size(text: str | None) -> int | None:
 
 @plugin.command(
     "tsm start", help="Start a command, a script, a stopped process or a named service",
+    trailing=tuple(TRAILING),
     params=[Param("command", rest=True, greedy=True, help="the command, or one process/service name")],
     options=[Option("--name", metavar="N", help="process name (then -PORT is appended)"),
              Option("--port", type="int", metavar="P", help="port it serves (waits for it)"),

@@ -22,7 +22,8 @@ def session(tmp_path):
                     params=[Param("command", rest=True, greedy=True)],
                     options=[Option("--name", "-n", help="process name"),
                              Option("--restart", choices=["always", "on-failure", "no"]),
-                             Option("--env", type="path")])
+                             Option("--env", type="path")],
+                    trailing=("--name",))
     def start(ctx, args): ...
 
     @plugin.command("tsm stop", help="stop a process", params=[Param("id", complete="tsm.process")])
@@ -68,6 +69,15 @@ def test_flags_of_the_command_at_the_cursor_with_their_help(session):
 
 def test_a_flag_already_given_is_not_offered_again(session):
     assert complete(session, "deploy @x a --dry-run --") == ["deploy @x a --dry-run --wait"]
+
+
+def test_trailing_flags_after_the_command_words_and_no_others(session):
+    # `tsm start python3 -m http.server 7777 --name web`: tsm takes --name at the end
+    assert complete(session, "tsm start python3 -m http.server 7777 --na") == [
+        "tsm start python3 -m http.server 7777 --name"]
+    assert complete(session, "tsm start python3 app.py --re") == []  # not a trailing flag
+    assert complete(session, "tsm start python3 app.py --name web --na") == []  # given already
+    assert complete(session, "tsm start -- python3 app.py --na") == []  # after --: all the command's
 
 
 def test_flag_values_from_choices_in_both_forms(session):

@@ -85,11 +85,15 @@ class TetraCompleter(Completer):
         rest = next((p for p in spec.params if p.rest), None)
         positional = 0
         verbatim = False  # after `--`, or inside a greedy rest: no flags, no targets
+        in_rest = False  # verbatim because a greedy rest began (its trailing flags still apply)
         pending: Option | None = None  # a flag still waiting for its value
         given: set[str] = set()
         for word in args:
             if pending is not None:
                 pending = None
+                continue
+            if in_rest and word.text.split("=", 1)[0] in spec.trailing:
+                given.add(word.text.split("=", 1)[0])
                 continue
             if verbatim:
                 continue
@@ -108,12 +112,14 @@ class TetraCompleter(Completer):
                 given.update(option.names if option else ())
                 continue
             if rest is not None and rest.greedy and positional >= len(fixed):
-                verbatim = True
+                verbatim = in_rest = True
                 continue
             positional += 1
 
         if pending is not None:
             return self._values(pending, prefix, current)
+        if in_rest and prefix.startswith("--") and "=" not in prefix:
+            return [c for c in self._flags(spec, prefix, given) if c[0] in spec.trailing]
         if not verbatim and current.kind is FLAG or (not verbatim and prefix.startswith("-")
                                                       and current.closed):
             head, eq, value = prefix.partition("=")
