@@ -3,6 +3,9 @@ pytest keeps one module called ``conftest`` when several folders have one."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -51,3 +54,37 @@ def install_plugin(state_dir: Path, name: str, source: str) -> Path:
     path = folder / f"{name}.py"
     path.write_text(source)
     return path
+
+
+def reap_tsm(tetra_dir: Path) -> None:
+    """SIGKILL what a test left running: every tsm supervisor and child recorded
+    under ``tetra_dir``, and every process whose command line or cwd mentions
+    the test's tmp_path (tetra runs, sleeps), each with its process group."""
+    import psutil
+
+    pids: set[int] = set()
+    for meta_file in (tetra_dir / "tsm").glob("runtime/processes/*/meta.json"):
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (OSError, ValueError):
+            continue
+        for key in ("supervisor_pid", "pid"):
+            if meta.get(key):
+                pids.add(int(meta[key]))
+    marker = str(tetra_dir.parent)  # the test's tmp_path: state dir and working dirs
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+        info = proc.info
+        text = " ".join(info.get("cmdline") or []) + " " + (info.get("cwd") or "")
+        if marker in text:
+            pids.add(info["pid"])
+    pids.discard(os.getpid())
+    for pid in pids:
+        try:
+            if os.getpgid(pid) == pid:  # supervisors and children lead their own groups
+                os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass

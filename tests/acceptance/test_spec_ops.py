@@ -25,7 +25,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from tetra_testing import TETRA, kill_tree, wait_for
+from tetra_testing import TETRA, kill_tree, reap_tsm, wait_for
 
 PY = sys.executable
 STAGES = ("NEW", "SELECT", "ASSEMBLE", "EXECUTE", "VALIDATE", "DONE", "FAIL")
@@ -77,49 +77,12 @@ def failed(result: subprocess.CompletedProcess, code: int | None = None) -> str:
     return result.stdout + result.stderr
 
 
-def kill_everything_under(marker: str) -> None:
-    """SIGKILL every process whose command line or cwd mentions ``marker`` (and its group)."""
-    me = os.getpid()
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
-        info = proc.info
-        text = " ".join(info.get("cmdline") or []) + " " + (info.get("cwd") or "")
-        if marker in text and info["pid"] != me:
-            try:
-                if os.getpgid(info["pid"]) == info["pid"]:
-                    os.killpg(info["pid"], signal.SIGKILL)
-            except OSError:
-                pass
-            try:
-                os.kill(info["pid"], signal.SIGKILL)
-            except OSError:
-                pass
-
-
 @pytest.fixture(autouse=True)
-def _reap(tmp_path, tetra_dir):
+def _reap(tetra_dir):
     """Whatever a test started (tsm supervisors and children, tetra processes,
     sleeps) dies with the test."""
     yield
-    pids = set()
-    for meta_file in (tetra_dir / "tsm").glob("runtime/processes/*/meta.json"):
-        try:
-            meta = json.loads(meta_file.read_text())
-        except (OSError, ValueError):
-            continue
-        for key in ("supervisor_pid", "pid"):
-            if meta.get(key):
-                pids.add(int(meta[key]))
-    for pid in pids:
-        try:
-            if os.getpgid(pid) == pid:
-                os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
-    kill_everything_under(str(tmp_path))
+    reap_tsm(tetra_dir)
 
 
 def popen(env: dict, *argv: str, **kw) -> subprocess.Popen:

@@ -9,16 +9,13 @@ grandchild), gets SIGKILL, even when the test failed.
 from __future__ import annotations
 
 import json
-import os
-import signal
 import socket
 import sys
 from pathlib import Path
 
-import psutil
-
 PY = sys.executable
 from tetra_testing import TETRA, wait_for  # noqa: F401 -- re-exported for the tsm tests
+from tetra_testing import reap_tsm as cleanup  # noqa: F401 -- for tests/tsm/conftest.py
 
 
 def free_port() -> int:
@@ -47,32 +44,3 @@ class Tsm:
 
     def ls(self) -> dict[str, dict]:
         return {row["name"]: row for row in json.loads(self("ls", "--json").stdout)}
-
-
-def cleanup(tetra_dir: Path) -> None:
-    pids: set[int] = set()
-    for meta_file in (tetra_dir / "tsm").glob("runtime/processes/*/meta.json"):
-        try:
-            meta = json.loads(meta_file.read_text())
-        except (OSError, ValueError):
-            continue
-        for key in ("supervisor_pid", "pid"):
-            if meta.get(key):
-                pids.add(int(meta[key]))
-    marker = str(tetra_dir.parent)  # the test's tmp_path: state dir and working dirs
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
-        info = proc.info
-        text = " ".join(info.get("cmdline") or []) + " " + (info.get("cwd") or "")
-        if marker in text:
-            pids.add(info["pid"])
-    pids.discard(os.getpid())
-    for pid in pids:
-        try:
-            if os.getpgid(pid) == pid:  # supervisors and children lead their own groups
-                os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except OSError:
-            pass
