@@ -7,7 +7,6 @@ themselves.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from contextlib import contextmanager
@@ -259,21 +258,19 @@ def verify(txn: Transaction) -> Verdict:
 
 def _evidence_problems(txn: Transaction, state: dict) -> list[str]:
     """Each evidence file in ctx/ still has the size and sha256 recorded for it."""
+    from ..connectors.streams import sha256_file
+
     problems = []
     for ev in state.get("evidence") or []:
         path = txn.path / ev["file"]
         try:
-            h, size = hashlib.sha256(), 0
-            with open(path, "rb", buffering=0) as f:
-                while chunk := f.read(1 << 20):
-                    h.update(chunk)
-                    size += len(chunk)
+            size, digest = path.stat().st_size, sha256_file(str(path))
         except OSError as exc:
             problems.append(f"evidence $e{ev['n']} ({ev['file']}): {exc.strerror or exc}")
             continue
-        if size != ev.get("bytes") or h.hexdigest() != ev.get("sha256"):
+        if size != ev.get("bytes") or digest != ev.get("sha256"):
             problems.append(f"evidence $e{ev['n']} ({ev['file']}) changed since it was added "
-                            f"(sha256 {h.hexdigest()[:12]}…, recorded {str(ev.get('sha256'))[:12]}…)")
+                            f"(sha256 {digest[:12]}…, recorded {str(ev.get('sha256'))[:12]}…)")
     return problems
 
 
