@@ -51,7 +51,7 @@ class SSHServer:
     """One sshd process: ``host``, ``port``, ``user``, ``host_key_line``, ``known_hosts``."""
 
     def __init__(self, root: Path, keys: ClientKeys, *, host_key_type: str = "ed25519",
-                 extra_config: str = "", log_level: str = "ERROR"):
+                 extra_config: str = "", log_level: str = "ERROR", max_sessions: int = 200):
         self.root = root
         self.keys = keys
         self.host = "127.0.0.1"
@@ -81,7 +81,7 @@ PrintMotd no
 PrintLastLog no
 AllowTcpForwarding yes
 MaxStartups 200
-MaxSessions 200
+MaxSessions {max_sessions}
 # Debian bash sources ~/.bashrc for commands run by sshd unless SHLVL says it is
 # nested; a heavy .bashrc (pyenv init here) would then dominate every timing.
 SetEnv SHLVL=1

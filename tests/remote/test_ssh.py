@@ -90,6 +90,27 @@ def test_fan_out_over_twelve_host_entries(tetra, world):
         assert any(l.split() [:2] == [n, "ok"] for l in r.stdout.splitlines())
 
 
+def test_entries_of_one_login_share_a_connection_within_max_sessions(tetra, world, sshd_factory):
+    # sshd's own default MaxSessions: 12 commands at once on one connection
+    # must queue for sessions, not be refused
+    server = sshd_factory(max_sessions=10)
+    world.trust(server)
+    names = [f"i{i:02d}" for i in range(12)]
+    world.write({"box": [host_table(n, server) for n in names],
+                 "other": [host_table("o1", server, identities_only=True)]},
+                defaults={"parallel": 12})
+    r = tetra("-c", "@box sh -c 'sleep 0.3; echo $PPID'", timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "-- 12 hosts: 12 ok, 0 failed" in r.stdout
+    parents = {line.split(" | ")[1] for line in r.stdout.splitlines() if " | " in line}
+    assert len(parents) == 1  # one sshd session process: one connection
+    # a different login setting is a different connection
+    r = tetra("-c", "@box[0] sh -c 'echo $PPID'; @other sh -c 'echo $PPID'")
+    assert r.returncode == 0, r.stderr
+    first, second = r.stdout.split()
+    assert first != second
+
+
 def test_fan_out_with_a_dead_host_reports_it_and_fails(tetra, world):
     dead = free_port()
     world.write({"mixed": [host_table("good", world.sshd),

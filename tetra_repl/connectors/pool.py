@@ -12,11 +12,15 @@ class ConnectorPool:
 
     SSH connectors connect lazily on first use, so ``get`` is cheap and never
     blocks on the network; ``close()`` ends every connection (jump hosts last).
+    Entries that are the same login on the same machine share one connection
+    (:func:`~tetra_repl.connectors.ssh.link_key`): ten instances on one box
+    cost one handshake, not ten.
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._connectors: dict[tuple, Connector] = {}
+        self._links: dict[tuple, object] = {}
 
     def get(self, host) -> Connector:
         """The pooled connector for a :class:`~tetra_repl.topology.ResolvedHost`."""
@@ -32,9 +36,10 @@ class ConnectorPool:
             from .local import LocalConnector
 
             return LocalConnector(host.name, host)
-        from .ssh import SSHConnector
+        from .ssh import Link, SSHConnector, link_key
 
-        return SSHConnector(host, pool=self)
+        link = self._links.setdefault(link_key(host), Link(int(host.setting("max_sessions", 10))))
+        return SSHConnector(host, pool=self, link=link)
 
     def connectors(self) -> list[Connector]:
         with self._lock:
@@ -45,6 +50,7 @@ class ConnectorPool:
         with self._lock:
             connectors = list(self._connectors.values())
             self._connectors.clear()
+            self._links.clear()
         for connector in sorted(connectors, key=lambda c: -len(getattr(c.resolved, "via", ()) or ())):
             try:
                 connector.close()

@@ -6,7 +6,10 @@ What it does that the usual tools do not:
 - a watchdog probes a silent server and reports it gone after
   ``keepalive_interval * keepalive_count_max`` seconds instead of hanging;
 - a channel that closes without an exit status is reported as a lost
-  connection, not as exit status -1.
+  connection, not as exit status -1;
+- host entries that are the same login on the same machine (several
+  instances on one box) share one connection, like OpenSSH's ControlMaster,
+  and the sessions open on it at once stay under the server's MaxSessions.
 """
 
 from __future__ import annotations
@@ -26,36 +29,69 @@ _PID_LINE = re.compile(rb"^tetra-pid:(\d+)\n", re.M)
 _KILL_WAIT_S = 2.0
 
 
+class Link:
+    """One SSH connection and what hangs off it: the transport, its keepalive
+    watchdog, the SFTP session.  Shared by the connectors of every host entry
+    with the same :func:`link_key`."""
+
+    def __init__(self, max_sessions: int = 10):
+        self.lock = threading.Lock()
+        self.transport = None
+        self.watched = None
+        self.lost_reason: str | None = None
+        self.stop = threading.Event()
+        self.sftp_lock = threading.Lock()
+        self.sftp = None
+        self.note: str | None = None  # e.g. "recorded ssh-ed25519 … in known_hosts"
+        # sshd refuses sessions beyond MaxSessions (default 10): one is kept
+        # for SFTP and one for ending a command, commands queue for the rest.
+        self.sessions = threading.BoundedSemaphore(max(1, max_sessions - 2))
+
+
+def link_key(host) -> tuple:
+    """Entries equal in everything that makes the connection share it."""
+    settings = tuple(host.setting(k) for k in ("connect_timeout", "connect_retries", "keepalive_interval",
+                                               "keepalive_count_max", "identities_only", "max_sessions"))
+    return (*host.key[1:], host.agent, host.host_key_alias, settings)
+
+
 class SSHConnector(Connector):
     """Commands and files on one SSH host; connects on first use, reconnects after a loss."""
 
-    def __init__(self, host, pool=None):
+    def __init__(self, host, pool=None, link: Link | None = None):
         self.host = host.name
         self.resolved = host
         self._pool = pool
-        self._lock = threading.Lock()
-        self._transport = None
-        self._watched = None
-        self._lost_reason: str | None = None
-        self._stop = threading.Event()
-        self._sftp_lock = threading.Lock()
-        self._sftp = None
-        self.note: str | None = None  # e.g. "recorded ssh-ed25519 … in known_hosts"
+        self._link = link or Link(int(host.setting("max_sessions", 10)))
+
+    @property
+    def _transport(self):
+        return self._link.transport
+
+    @property
+    def note(self) -> str | None:
+        """What connecting did on the user's behalf (a host key recorded), until reported."""
+        return self._link.note
+
+    @note.setter
+    def note(self, value: str | None) -> None:
+        self._link.note = value
 
     # -- connection ---------------------------------------------------------
     def connect(self):
         """The live transport, connecting (or reconnecting) when needed."""
-        with self._lock:
-            t = self._transport
+        link = self._link
+        with link.lock:
+            t = link.transport
             if t is not None and t.is_active():
                 return t
             self._drop()
             tunnel = self._tunnel() if self.resolved.via else None
             t, watched, note = sshconnect.connect(self.resolved, tunnel)
-            self._transport, self._watched, self.note = t, watched, note
-            self._lost_reason = None
-            self._stop = threading.Event()
-            threading.Thread(target=self._watchdog, args=(t, watched, self._stop),
+            link.transport, link.watched, link.note = t, watched, note
+            link.lost_reason = None
+            link.stop = threading.Event()
+            threading.Thread(target=self._watchdog, args=(t, watched, link.stop),
                              name=f"tetra-keepalive-{self.host}", daemon=True).start()
             return t
 
@@ -81,7 +117,7 @@ class SSHConnector(Connector):
             now = time.monotonic()
             silent = now - watched.last_recv
             if silent >= budget:
-                self._lost_reason = (f"the server stopped answering (no reply to keepalive "
+                self._link.lost_reason = (f"the server stopped answering (no reply to keepalive "
                                      f"for {silent:.0f}s)")
                 transport.close()
                 return
@@ -90,22 +126,23 @@ class SSHConnector(Connector):
                 _probe(transport)
 
     def _drop(self) -> None:
-        self._stop.set()
-        if self._sftp is not None:
+        link = self._link
+        link.stop.set()
+        if link.sftp is not None:
             try:
-                self._sftp.close()
+                link.sftp.close()
             except Exception:
                 pass
-            self._sftp = None
-        if self._transport is not None:
+            link.sftp = None
+        if link.transport is not None:
             try:
-                self._transport.close()
+                link.transport.close()
             except Exception:
                 pass
-            self._transport = None
+            link.transport = None
 
     def close(self) -> None:
-        with self._lock:
+        with self._link.lock:
             self._drop()
 
     def describe(self) -> dict:
@@ -123,7 +160,7 @@ class SSHConnector(Connector):
         return info
 
     def _lost(self, during: str) -> ConnectionLost:
-        reason = self._lost_reason or "the connection was closed by the server or the network"
+        reason = self._link.lost_reason or "the connection was closed by the server or the network"
         return ConnectionLost(f"{self.host}: connection lost during {during}: {reason}",
                               hint="the command may still be running on the host")
 
@@ -135,21 +172,30 @@ class SSHConnector(Connector):
         script = (f"exec sh -c {shlex.quote(command)}" if isinstance(command, str)
                   else "exec " + quote_command(command))
         transport = self.connect()
+        waited = self._take_session(time.monotonic(), timeout, cancel)
+        if waited is not None:
+            return RunResult(self.host, None, "", "", time.monotonic() - started, waited)
         try:
-            chan = transport.open_session(timeout=float(self.resolved.setting("connect_timeout", 10)))
-            chan.exec_command(f"echo tetra-pid:$$; {script}")
-            chan.shutdown_write()  # no stdin: a command that reads it sees EOF, not a hang
-        except Exception as exc:
-            if not transport.is_active():
-                return self._result_lost(started, "the command start")
-            raise ConnectorError(f"{self.host}: cannot start the command: {exc}") from None
-        out = LineSplitter(on_stdout, capture)
-        err = LineSplitter(on_stderr, capture)
-        try:
-            # the timeout is the command's: connecting has its own (connect_timeout)
-            status, error = self._wait(chan, out, err, time.monotonic(), timeout, cancel)
+            try:
+                chan = transport.open_session(timeout=float(self.resolved.setting("connect_timeout", 10)))
+                # No stdin: a command that reads it sees EOF, not a hang.  Not by
+                # shutdown_write(): paramiko sends that EOF outside the channel's
+                # lock, so behind a busy upload it can follow the channel's
+                # close, and sshd drops the whole connection for it.
+                chan.exec_command(f"echo tetra-pid:$$; {script} </dev/null")
+            except Exception as exc:
+                if not transport.is_active():
+                    return self._result_lost(started, "the command start")
+                raise ConnectorError(f"{self.host}: cannot start the command: {exc}") from None
+            out = LineSplitter(on_stdout, capture)
+            err = LineSplitter(on_stderr, capture)
+            try:
+                # the timeout is the command's: connecting has its own (connect_timeout)
+                status, error = self._wait(chan, out, err, time.monotonic(), timeout, cancel)
+            finally:
+                chan.close()
         finally:
-            chan.close()
+            self._link.sessions.release()
         out.close()
         err.close()
         if error is None and status is None:
@@ -158,6 +204,16 @@ class SSHConnector(Connector):
             word = command.split()[0] if isinstance(command, str) else command[0]
             error = f"command not found: {word}"
         return RunResult(self.host, status, out.text, err.text, time.monotonic() - started, error)
+
+    def _take_session(self, since: float, timeout: float | None, cancel) -> str | None:
+        """Wait for a free session on the connection; None, or why it never came."""
+        sessions = self._link.sessions
+        while not sessions.acquire(timeout=0.05):
+            if cancel is not None and cancel.is_set():
+                return "cancelled"
+            if timeout is not None and time.monotonic() - since >= timeout:
+                return f"timed out after {timeout:g}s (waiting for a free session on the connection)"
+        return None
 
     def _result_lost(self, started, during, out=None, err=None) -> RunResult:
         lost = self._lost(during)
@@ -238,11 +294,12 @@ class SSHConnector(Connector):
     def sftp(self):
         """The connection's SFTP session (opened once, reopened after a reconnect)."""
         transport = self.connect()
-        if self._sftp is None or self._sftp.sock.closed:
+        link = self._link
+        if link.sftp is None or link.sftp.sock.closed:
             import paramiko
 
             try:
-                self._sftp = paramiko.SFTPClient.from_transport(
+                link.sftp = paramiko.SFTPClient.from_transport(
                     transport, window_size=sshconnect.WINDOW,
                     max_packet_size=sshconnect.MAX_PACKET)
             except Exception as exc:
@@ -250,19 +307,19 @@ class SSHConnector(Connector):
                     raise self._lost("the SFTP start") from None
                 raise TransferError(f"{self.host}: the server offers no SFTP ({exc})",
                                     hint="enable 'Subsystem sftp' in the host's sshd_config") from None
-        return self._sftp
+        return link.sftp
 
     def put(self, local_path: str, remote_path: str, *, progress=None, cancel=None,
             expect_sha256: str | None = None) -> str:
         from .sftp import upload
 
-        with self._sftp_lock:
+        with self._link.sftp_lock:
             return upload(self, local_path, remote_path, progress, cancel, expect_sha256)
 
     def get(self, remote_path: str, local_path: str, *, progress=None, cancel=None) -> str:
         from .sftp import download
 
-        with self._sftp_lock:
+        with self._link.sftp_lock:
             return download(self, remote_path, local_path, progress, cancel)
 
 

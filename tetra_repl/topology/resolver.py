@@ -25,7 +25,7 @@ _SYMBOL = re.compile(r"@?(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?::(?P<role>[A-Za-z
 _DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 _CONNECTION_KEYS = ("user", "port", "identity_file", "identities_only", "agent", "known_hosts",
                     "host_key_policy", "connect_timeout", "connect_retries",
-                    "keepalive_interval", "keepalive_count_max")
+                    "keepalive_interval", "keepalive_count_max", "max_sessions")
 
 
 class UnknownTarget(TetraError):

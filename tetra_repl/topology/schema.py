@@ -66,6 +66,8 @@ declare("keepalive_interval", "float", "seconds of silence before probing the se
         minimum=0.1)
 declare("keepalive_count_max", "int", "unanswered probes before the server counts as gone",
         3, minimum=1)
+declare("max_sessions", "int", "sessions open at once on one SSH connection (the server's "
+        "MaxSessions; entries that are one login on one machine share a connection)", 10, minimum=1)
 
 # Keys only a host entry has, and only a target has.
 HOST_ONLY = {"name": "str", "host": "str", "roles": "list"}
