@@ -308,6 +308,32 @@ def test_ctrl_c_cancels_and_ends_the_remote_command(tetra_env, world):
     assert _alive_with(f"sleep {marker}") == []
 
 
+def test_ctrl_c_ends_every_command_on_a_shared_connection(tetra_env, world, sshd_factory):
+    # 12 entries, one connection, sshd's default MaxSessions: eight commands
+    # run, four wait; Ctrl-C must end the running ones and start no others
+    server = sshd_factory(max_sessions=10)
+    world.trust(server)
+    world.write({"box": [host_table(f"i{i:02d}", server) for i in range(12)]},
+                defaults={"parallel": 12})
+    marker = f"{server.port}.25"
+    proc = _start(tetra_env, f"@box sh -c 'echo started; sleep {marker}'")
+    try:
+        assert "started" in proc.stdout.readline()
+        deadline = time.monotonic() + 10
+        while len(_alive_with(f"sleep {marker}")) < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "could not end" not in out + err
+    deadline = time.monotonic() + 5
+    while _alive_with(f"sleep {marker}") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _alive_with(f"sleep {marker}") == []
+
+
 def test_transfer_shows_progress_on_a_terminal(tetra_env, world, tmp_path):
     import pexpect
 

@@ -46,6 +46,7 @@ class Link:
         # sshd refuses sessions beyond MaxSessions (default 10): one is kept
         # for SFTP and one for ending a command, commands queue for the rest.
         self.sessions = threading.BoundedSemaphore(max(1, max_sessions - 2))
+        self.killer = threading.Lock()  # the one session kept for ending commands
 
 
 def link_key(host) -> tuple:
@@ -282,10 +283,11 @@ class SSHConnector(Connector):
                   f"&& [ $i -lt {ticks} ]; do sleep 0.1; i=$((i+1)); done; "
                   f"kill -KILL -{pid} 2>/dev/null; true")
         try:
-            killer = self._transport.open_session(timeout=5)
-            killer.exec_command(script)
-            ok = killer.status_event.wait(_KILL_WAIT_S + 5)
-            killer.close()
+            with self._link.killer:  # Ctrl-C on many commands: their kills take turns
+                killer = self._transport.open_session(timeout=5)
+                killer.exec_command(script)
+                ok = killer.status_event.wait(_KILL_WAIT_S + 5)
+                killer.close()
             return ok
         except Exception:
             return False
