@@ -35,7 +35,6 @@ from .hosts import (
     upload_progress,
 )
 
-RENEW = 600.0  # seconds between lease renewals during a long deploy (TTL is 3600)
 
 
 class Deploy:
@@ -56,7 +55,6 @@ class Deploy:
         self._held: list = []  # hosts' last step_done, written when the fan-out ends
         self._held_lock = threading.Lock()
         self._hold_last = False
-        self._renew_lock, self._renewed = threading.Lock(), time.monotonic()
 
     # -- helpers ------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -182,8 +180,7 @@ class Deploy:
         return hp.layout.release
 
     def checkpoint(self) -> None:
-        """Between steps: stop if cancelled or another host failed; keep leases fresh."""
-        self._renew_leases()
+        """Between steps: stop if cancelled or another host failed."""
         if self.cancel.is_set():
             raise TetraError("cancelled")
         if self.abort.is_set():
@@ -454,16 +451,6 @@ class Deploy:
                     self.say(f"[{hp.name}] current → releases/{lay.release}")
                 elif name == "restart":
                     self.run_op(hp, name, P.restart(lay, hp.restart))
-
-    def _renew_leases(self) -> None:
-        """A deploy longer than a lease's TTL must not lose its hosts: renew
-        them (same transaction re-takes its own lease) every RENEW seconds."""
-        with self._renew_lock:
-            if time.monotonic() - self._renewed < RENEW:
-                return
-            self._renewed = time.monotonic()
-        for host in self.txn.state()["locks"]:
-            self.leases.acquire(host, self.txn.id)
 
     @contextmanager
     def batching(self, s):

@@ -122,3 +122,20 @@ def test_wait_takes_the_lease_once_the_holder_releases_it(tetra, tetra_env, tetr
     second = r.stdout.splitlines()[-1]
     types = [e["type"] for e in events(tetra_dir, second)]
     assert "lock_acquired" in types and "lock_broken" not in types
+
+
+def test_a_held_lease_is_renewed_while_its_holder_works_and_stays_released(tmp_path):
+    # A step longer than the TTL must not lose its host: the holder renews in
+    # the background (every TTL/6); a released lease is never written again.
+    from tetra_repl.ttm.leases import Leases
+
+    leases = Leases(tmp_path)
+    first = leases.acquire("web-1", "txn-a", ttl=0.6)
+    leases.keep_fresh("txn-a", ["web-1"], ttl=0.6)
+    time.sleep(1.2)  # twice the TTL: without renewal it would have expired
+    now = leases.holder("web-1")
+    assert now["token"] == first.token and now["expires"] > first.record["expires"]
+    assert leases.why_stale(now) is None
+    assert leases.release("web-1", "txn-a")
+    time.sleep(0.4)  # past the next renewal tick
+    assert not leases.path("web-1").exists()

@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -27,7 +28,10 @@ from . import crash
 from .log import now_iso, parse_ts
 from .store import pid_alive
 
-DEFAULT_TTL = 3600.0  # seconds; renewed by each stage of the holder
+DEFAULT_TTL = 3600.0  # seconds; renewed in the background while the holder works
+
+_keepers_lock = threading.Lock()
+_keepers: dict[tuple[str, str], threading.Event] = {}  # (locks dir, txn id) -> stop
 
 
 class WaitCancelled(TetraError):
@@ -140,8 +144,45 @@ class Leases:
         storage.write_json(self.path(host), record, durable=False)
         return Lease(host, record["token"], str(self.path(host)), record)
 
+    def renew(self, host: str, txn_id: str, ttl: float = DEFAULT_TTL) -> bool:
+        """Move the expiry of ``txn_id``'s own lease on ``host`` to ``ttl`` from
+        now (same token); False when it no longer holds it (released, broken)."""
+        if not self.dir.is_dir():
+            return False
+        with FileLock(self.dir / f".{lock_name(host)}.guard"):
+            current = self.holder(host)
+            if current is None or current.get("txn") != txn_id:
+                return False
+            expires = datetime.now(timezone.utc) + timedelta(seconds=ttl)
+            storage.write_json(self.path(host), {
+                **current, "expires": expires.isoformat().replace("+00:00", "Z")}, durable=False)
+            return True
+
+    def keep_fresh(self, txn_id: str, hosts: list[str], ttl: float = DEFAULT_TTL) -> None:
+        """Renew ``txn_id``'s leases on ``hosts`` every ``ttl / 6`` seconds from
+        a background thread, until :meth:`release` drops them: a step longer
+        than the TTL (an upload of hours) keeps its hosts."""
+        stop = threading.Event()
+        with _keepers_lock:
+            old = _keepers.pop((str(self.dir), txn_id), None)
+            if old is not None:
+                old.set()
+            _keepers[(str(self.dir), txn_id)] = stop
+
+        def loop() -> None:
+            while not stop.wait(ttl / 6):
+                held = [h for h in hosts if self.renew(h, txn_id, ttl)]
+                if not held:
+                    return
+
+        threading.Thread(target=loop, name=f"tetra-leases-{txn_id}", daemon=True).start()
+
     def release(self, host: str, txn_id: str) -> bool:
         """Drop ``txn_id``'s lease on ``host``; False when it no longer held it."""
+        with _keepers_lock:
+            keeper = _keepers.pop((str(self.dir), txn_id), None)
+        if keeper is not None:
+            keeper.set()
         if not self.dir.is_dir():
             return False
         with FileLock(self.dir / f".{lock_name(host)}.guard"):

@@ -25,7 +25,8 @@ def take_leases(txn: Transaction, leases: Leases, hosts: list[str], *, label: st
                 wait: float | None = None, then: list | None = None, cancel=None) -> None:
     """Lease every host for ``txn`` (all or none), then record in one write a
     ``lock_broken`` for each stale lease broken on the way, ``lock_acquired``
-    per host, and the events in ``then`` (e.g. the move to EXECUTE)."""
+    per host, and the events in ``then`` (e.g. the move to EXECUTE).  The
+    leases are renewed in the background until released."""
     taken: list[str] = []
     items: list = []
 
@@ -41,6 +42,7 @@ def take_leases(txn: Transaction, leases: Leases, hosts: list[str], *, label: st
                                             "pid": os.getpid(), "expires": lease.record["expires"]},
                           None))
         txn.record_many(items + list(then or []))
+        leases.keep_fresh(txn.id, taken)
     except BaseException:
         for host in taken:  # a crash here leaves leases of a dead pid: broken on next take
             leases.release(host, txn.id)
