@@ -242,8 +242,12 @@ def _typed(spec, type_: str, label: str, text: str):
     try:
         if type_ == "int":
             return int(text)
-        if type_ == "float":
-            return float(text)
+        if type_ == "float":  # every float flag is seconds: a wait, a timeout, an interval
+            value = float(text)
+            if not value >= 0:  # NaN too
+                raise UsageError(f"{spec.name}: {label} expects a number of seconds (0 or more), "
+                                 f"got {text!r}", hint=f"see 'help {spec.name}'")
+            return value
     except ValueError:
         raise UsageError(f"{spec.name}: {label} expects {'an integer' if type_ == 'int' else 'a number'}"
                          f", got {text!r}", hint=f"see 'help {spec.name}'") from None

@@ -31,7 +31,9 @@ def test_parallel_and_health_timeout_below_one_are_usage_errors(tetra, tetra_dir
     for flags, said in ((["--parallel", "0"], "--parallel must be at least 1"),
                         (["--parallel=-2"], "--parallel must be at least 1"),
                         (["--health-timeout", "0"], "--health-timeout must be more than 0"),
-                        (["--keep", "0"], "--keep must be at least 1")):
+                        (["--keep", "0"], "--keep must be at least 1"),
+                        (["--wait=-1"], "--wait expects a number of seconds (0 or more)"),
+                        (["--health-timeout", "nan"], "expects a number of seconds")):
         r = tetra("deploy", "@local", str(art), *flags)
         assert r.returncode == 2, (flags, r.stderr)
         assert said in r.stderr and "Traceback" not in r.stderr
