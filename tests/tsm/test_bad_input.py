@@ -62,7 +62,7 @@ def test_the_process_leads_its_own_session(tsm):
 
 def test_bad_flag_values_are_usage_errors_that_start_nothing(tsm):
     cases = [
-        (["start", "--timeout", "-3", "--", "sleep", "9"], "--timeout must be greater than 0"),
+        (["start", "--timeout", "-3", "--", "sleep", "9"], "--timeout expects a number of seconds (0 or more)"),
         (["start", "--timeout", "0", "--", "sleep", "9"], "--timeout must be greater than 0"),
         (["start", "--max-restarts", "-1", "--", "sleep", "9"], "--max-restarts must be at least 0"),
         (["start", "--log-keep", "0", "--", "sleep", "9"], "--log-keep must be at least 1"),
@@ -71,7 +71,7 @@ def test_bad_flag_values_are_usage_errors_that_start_nothing(tsm):
         (["start", "--name", "all", "--", "sleep", "9"], "'all' cannot be a process name"),
         (["start", "--port", "0", "--", "sleep", "9"], "port 0 is out of range"),
         (["start", "--port", "70000", "--", "sleep", "9"], "port 70000 is out of range"),
-        (["stop", "all", "--timeout", "-1"], "--timeout must be at least 0"),
+        (["stop", "all", "--timeout", "-1"], "--timeout expects a number of seconds (0 or more)"),
         (["logs", "x", "--lines", "-5"], "--lines must be at least 0"),
     ]
     for words, message in cases:
