@@ -35,6 +35,8 @@ from .hosts import (
     upload_progress,
 )
 
+# Steps a leader announces to the entries on its machine as soon as they are recorded.
+SIGNALLED = ("prepare", "verify", "extract")
 
 
 class Deploy:
@@ -316,7 +318,7 @@ class Deploy:
         hps = sorted(hps, key=lambda hp: lead[hp.name] is not None)
         # Leaders signal followers when a step they can reuse is recorded.
         self.ready = {(hp.name, step): threading.Event() for hp in hps if lead[hp.name] is None
-                      for step in ("verify", "extract")}
+                      for step in SIGNALLED}
         self.lead = lead
         self.fan(hps, self.execute_host)
 
@@ -374,7 +376,7 @@ class Deploy:
 
     def _signal(self, hp: HostPlan) -> None:
         """Wake the followers of a leader whose verify/extract is now recorded."""
-        waiting = [st for st in ("verify", "extract")
+        waiting = [st for st in SIGNALLED
                    if (hp.name, st) in self.ready and not self.ready[(hp.name, st)].is_set()]
         if waiting:
             steps = self.txn.state()["steps"]
@@ -395,6 +397,11 @@ class Deploy:
                 self.checkpoint()
                 crash.point(f"deploy.{name}")
                 if name == "prepare":
+                    leader = self.lead.get(hp.name)
+                    if leader is not None:
+                        # The leader's prepare goes first, alone on the connection
+                        # (its upload waits for it); this one runs during the upload.
+                        self._leader_ready(leader, "prepare")
                     names, previous = P.parse_listing(self.run_op(hp, name, P.prepare(lay)).stdout)
                     s.result = {"previous": previous, "releases": names}
                 elif name == "upload":
