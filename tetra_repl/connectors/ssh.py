@@ -118,8 +118,8 @@ class SSHConnector(Connector):
             now = time.monotonic()
             silent = now - watched.last_recv
             if silent >= budget:
-                self._link.lost_reason = (f"the server stopped answering (no reply to keepalive "
-                                     f"for {silent:.0f}s)")
+                self._link.lost_reason = (f"the server stopped answering (no reply to "
+                                          f"keepalive for {silent:.0f}s)")
                 transport.close()
                 return
             if silent >= interval and now - probed >= interval:
