@@ -2,8 +2,8 @@
 
 - 100 sequential commands over the pooled connection (median ms per command),
   beside paramiko's SSHClient with its defaults on the same server;
-- ``true`` on 20 host entries from a cold start (connect + run), as a ratio to
-  a plain paramiko ThreadPoolExecutor doing the same;
+- ``true`` on 20 hosts (127.0.0.1 … .20: 20 connections) from a cold start
+  (connect + run), as a ratio to a plain paramiko ThreadPoolExecutor doing the same;
 - the same fan-out repeated over the pooled connections;
 - a 100 MB upload (verified put) as a ratio to ``scp`` of the same file.
 
@@ -23,6 +23,7 @@ from pathlib import Path
 
 HOSTS = 20
 ROUNDS = 3
+ADDRESSES = [f"127.0.0.{i}" for i in range(1, HOSTS // 2 + 1)]
 
 
 def _setup(root: Path):
@@ -30,27 +31,38 @@ def _setup(root: Path):
 
     fixture._keygen(root / "id_ed25519")
     keys = fixture.ClientKeys(root / "id_ed25519", root / "id_ed25519.pub")
-    server = fixture.SSHServer(root / "sshd", keys).start()
-    known = server.write_known_hosts(root / "known_hosts")
-    return server, keys, known
+    # The fan-out's hosts are distinct machines (entries that are one login on
+    # one machine would share a connection): two sshds (sshd listens on at
+    # most 16 sockets), each on 127.0.0.1 … .10.
+    listen = "\n".join(f"ListenAddress {address}" for address in ADDRESSES[1:])
+    servers = [fixture.SSHServer(root / f"sshd{i}", keys, extra_config=listen).start()
+               for i in range(2)]
+    known = root / "known_hosts"
+    for server in servers:
+        server.write_known_hosts(known)
+        line = server.host_key_line.split(" ", 1)[1]
+        with open(known, "a") as f:
+            f.writelines(f"[{address}]:{server.port} {line}" for address in ADDRESSES[1:])
+    return servers, keys, known
 
 
-def _host(name, server, keys, known):
+def _host(name, server, keys, known, address: str | None = None):
+    """A host entry (``address``: one of the server's ADDRESSES)."""
     from tetra_repl.topology import ResolvedHost
 
-    return ResolvedHost(name, server.host, server.port, server.user, "ssh", target="bench",
+    return ResolvedHost(name, address or server.host, server.port, server.user, "ssh", target="bench",
                         identity_files=(str(keys.private),), known_hosts=(str(known),),
                         settings={"keepalive_interval": 5.0, "keepalive_count_max": 3,
                                   "connect_retries": 3, "connect_timeout": 10.0})
 
 
-def _paramiko_client(server, keys, known):
+def _paramiko_client(server, keys, known, address: str | None = None):
     import paramiko
 
     client = paramiko.SSHClient()
     client.load_host_keys(str(known))
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect(server.host, server.port, username=server.user,
+    client.connect(address or server.host, server.port, username=server.user,
                    key_filename=str(keys.private), look_for_keys=False, allow_agent=False)
     return client
 
@@ -86,10 +98,13 @@ def per_command(report, server, keys, known) -> None:
            "ms")
 
 
-def fan_out(report, server, keys, known) -> None:
+def fan_out(report, servers, keys, known) -> None:
     from tetra_repl.connectors import ConnectorPool, fan_out as tetra_fan_out
 
-    hosts = [_host(f"h{i:02d}", server, keys, known) for i in range(HOSTS)]
+    # host i: server i % 2, address i // 2 — twenty distinct (address, port)
+    where = [(servers[i % 2], ADDRESSES[i // 2]) for i in range(HOSTS)]
+    hosts = [_host(f"h{i:02d}", server, keys, known, address)
+             for i, (server, address) in enumerate(where)]
 
     def ours_cold():
         pool = ConnectorPool()
@@ -100,8 +115,8 @@ def fan_out(report, server, keys, known) -> None:
         return took, pool
 
     def theirs_cold():
-        def one(_):
-            client = _paramiko_client(server, keys, known)
+        def one(i):
+            client = _paramiko_client(*where[i][:1], keys, known, where[i][1])
             status = _paramiko_true(client)
             return client, status
 
@@ -177,13 +192,13 @@ def upload(report, server, keys, known, root: Path) -> None:
 
 def run(report) -> None:
     root = Path(tempfile.mkdtemp(prefix="tetra-bench-remote-"))
-    server = None
+    servers = []
     try:
-        server, keys, known = _setup(root)
-        per_command(report, server, keys, known)
-        fan_out(report, server, keys, known)
-        upload(report, server, keys, known, root)
+        servers, keys, known = _setup(root)
+        per_command(report, servers[0], keys, known)
+        fan_out(report, servers, keys, known)
+        upload(report, servers[0], keys, known, root)
     finally:
-        if server is not None:
+        for server in servers:
             server.stop()
         shutil.rmtree(root, ignore_errors=True)
