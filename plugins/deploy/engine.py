@@ -401,7 +401,8 @@ class Deploy:
                     if leader is not None:
                         # The leader's prepare goes first, alone on the connection
                         # (its upload waits for it); this one runs during the upload.
-                        self._leader_ready(leader, "prepare")
+                        if not self._leader_ready(leader, "prepare"):
+                            self.checkpoint()  # it failed, or Ctrl-C: stop here
                     names, previous = P.parse_listing(self.run_op(hp, name, P.prepare(lay)).stdout)
                     s.result = {"previous": previous, "releases": names}
                 elif name == "upload":
