@@ -35,6 +35,17 @@ from .hosts import (
     upload_progress,
 )
 
+# tar's closing lines say that it failed, not why: the line before them does
+_TRAILERS = ("tar: Error is not recoverable", "tar: Exiting with failure status")
+
+
+def _cause(stderr: str) -> str | None:
+    """The line of a failed command's stderr that says why (its last, but not tar's trailer)."""
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    meaningful = [line for line in lines if not line.startswith(_TRAILERS)]
+    return (meaningful or lines or [None])[-1]
+
+
 # Steps a leader announces to the entries on its machine as soon as they are recorded.
 SIGNALLED = ("prepare", "verify", "extract")
 
@@ -125,8 +136,7 @@ class Deploy:
         self.txn.record_many(held + [done])
         if finished["ok"]:
             return value
-        detail = finished["error"] or (value.stderr.strip().splitlines()
-                                       or [f"exit {value.exit_status}"])[-1]
+        detail = finished["error"] or _cause(value.stderr) or f"exit {value.exit_status}"
         raise HostFailure(hp.name, step, detail)
 
     def warm_up(self) -> None:
