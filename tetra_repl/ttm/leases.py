@@ -17,6 +17,7 @@ import secrets
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -32,6 +33,11 @@ DEFAULT_TTL = 3600.0  # seconds; renewed in the background while the holder work
 
 _keepers_lock = threading.Lock()
 _keepers: dict[tuple[str, str], threading.Event] = {}  # (locks dir, txn id) -> stop
+
+
+def _expiry(ttl: float) -> str:
+    """The UTC time ``ttl`` seconds from now, as a lease records it."""
+    return (datetime.now(timezone.utc) + timedelta(seconds=ttl)).isoformat().replace("+00:00", "Z")
 
 
 class WaitCancelled(TetraError):
@@ -134,11 +140,9 @@ class Leases:
             delay = min(delay * 1.5, 0.25)
 
     def _write(self, host: str, txn_id: str, ttl: float) -> Lease:
-        now = datetime.now(timezone.utc)
         record = {"txn": txn_id, "host": host, "pid": os.getpid(), "pid_start": _pid_start(os.getpid()),
                   "hostname": socket.gethostname(), "token": secrets.token_hex(8),
-                  "acquired": now_iso(),
-                  "expires": (now + timedelta(seconds=ttl)).isoformat().replace("+00:00", "Z")}
+                  "acquired": now_iso(), "expires": _expiry(ttl)}
         # Atomic but not fsynced: a process crash keeps the page cache, and a
         # power cut kills every holder, which makes any lease on disk stale.
         storage.write_json(self.path(host), record, durable=False)
@@ -147,16 +151,10 @@ class Leases:
     def renew(self, host: str, txn_id: str, ttl: float = DEFAULT_TTL) -> bool:
         """Move the expiry of ``txn_id``'s own lease on ``host`` to ``ttl`` from
         now (same token); False when it no longer holds it (released, broken)."""
-        if not self.dir.is_dir():
-            return False
-        with FileLock(self.dir / f".{lock_name(host)}.guard"):
-            current = self.holder(host)
-            if current is None or current.get("txn") != txn_id:
-                return False
-            expires = datetime.now(timezone.utc) + timedelta(seconds=ttl)
-            storage.write_json(self.path(host), {
-                **current, "expires": expires.isoformat().replace("+00:00", "Z")}, durable=False)
-            return True
+        with self._held_by(host, txn_id) as record:
+            if record is not None:
+                storage.write_json(self.path(host), {**record, "expires": _expiry(ttl)}, durable=False)
+            return record is not None
 
     def keep_fresh(self, txn_id: str, hosts: list[str], ttl: float = DEFAULT_TTL) -> None:
         """Renew ``txn_id``'s leases on ``hosts`` every ``ttl / 6`` seconds from
@@ -183,14 +181,20 @@ class Leases:
             keeper = _keepers.pop((str(self.dir), txn_id), None)
         if keeper is not None:
             keeper.set()
+        with self._held_by(host, txn_id) as record:
+            if record is not None:
+                self.path(host).unlink()  # no fsync: see _write
+            return record is not None
+
+    @contextmanager
+    def _held_by(self, host: str, txn_id: str):
+        """Under the host's guard: its lease record if ``txn_id`` holds it, else None."""
         if not self.dir.is_dir():
-            return False
+            yield None
+            return
         with FileLock(self.dir / f".{lock_name(host)}.guard"):
             current = self.holder(host)
-            if current is None or current.get("txn") != txn_id:
-                return False
-            self.path(host).unlink()  # no fsync: see _write
-            return True
+            yield current if current is not None and current.get("txn") == txn_id else None
 
     def all(self) -> list[dict]:
         """Every lease record, with ``stale`` set when it would be broken."""
