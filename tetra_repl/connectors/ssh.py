@@ -43,10 +43,21 @@ class Link:
         self.sftp_lock = threading.Lock()
         self.sftp = None
         self.note: str | None = None  # e.g. "recorded ssh-ed25519 … in known_hosts"
+        self.note_lock = threading.Lock()
+        # connection attempts that ended, and how the last one failed: the
+        # entries that waited on an attempt share its failure, not retry it
+        self.attempts = 0
+        self.failure: tuple[str, Exception] | None = None  # (entry that tried, error)
         # sshd refuses sessions beyond MaxSessions (default 10): one is kept
         # for SFTP and one for ending a command, commands queue for the rest.
         self.sessions = threading.BoundedSemaphore(max(1, max_sessions - 2))
         self.killer = threading.Lock()  # the one session kept for ending commands
+
+    def take_note(self) -> str | None:
+        """The note for the one entry that reports it (the connection is shared)."""
+        with self.note_lock:
+            note, self.note = self.note, None
+        return note
 
 
 def link_key(host) -> tuple:
@@ -82,19 +93,36 @@ class SSHConnector(Connector):
     def connect(self):
         """The live transport, connecting (or reconnecting) when needed."""
         link = self._link
+        tried = link.attempts
         with link.lock:
             t = link.transport
             if t is not None and t.is_active():
                 return t
+            if link.attempts != tried and link.failure is not None:
+                # an attempt made while this entry waited failed: a second one
+                # would too, and each would cost the whole connect budget again
+                raise self._failure_of(*link.failure) from None
             self._drop()
-            tunnel = self._tunnel() if self.resolved.via else None
-            t, watched, note = sshconnect.connect(self.resolved, tunnel)
+            try:
+                tunnel = self._tunnel() if self.resolved.via else None
+                t, watched, note = sshconnect.connect(self.resolved, tunnel)
+            except ConnectorError as exc:
+                link.attempts, link.failure = link.attempts + 1, (self.host, exc)
+                raise
+            link.attempts, link.failure = link.attempts + 1, None
             link.transport, link.watched, link.note = t, watched, note
             link.lost_reason = None
             link.stop = threading.Event()
             threading.Thread(target=self._watchdog, args=(t, watched, link.stop),
                              name=f"tetra-keepalive-{self.host}", daemon=True).start()
             return t
+
+    def _failure_of(self, tried_by: str, exc: Exception) -> Exception:
+        """``exc`` (the failure of ``tried_by``'s attempt) as this entry's own."""
+        message = exc.message
+        if message.startswith(f"{tried_by}: "):
+            message = f"{self.host}: {message[len(tried_by) + 2:]}"
+        return type(exc)(message, hint=exc.hint)
 
     def _tunnel(self):
         jump = self.resolved.via[-1]
@@ -156,8 +184,9 @@ class SSHConnector(Connector):
         key = t.get_remote_server_key()
         info = {"server": t.remote_version, "host_key": f"{key.get_name()} {fingerprint(key)}",
                 "cipher": getattr(t, "remote_cipher", None)}
-        if self.note:
-            info["note"] = self.note
+        note = self._link.take_note()  # reported here, so once, not by every entry sharing it
+        if note:
+            info["note"] = note
         return info
 
     def _lost(self, during: str) -> ConnectionLost:
@@ -178,14 +207,14 @@ class SSHConnector(Connector):
             return RunResult(self.host, None, "", "", time.monotonic() - started, waited)
         try:
             try:
-                chan = transport.open_session(timeout=float(self.resolved.setting("connect_timeout", 10)))
+                chan = _open_session(transport, float(self.resolved.setting("connect_timeout", 10)))
                 # No stdin: a command that reads it sees EOF, not a hang.  Not by
                 # shutdown_write(): paramiko sends that EOF outside the channel's
                 # lock, so behind a busy upload it can follow the channel's
                 # close, and sshd drops the whole connection for it.
                 chan.exec_command(f"echo tetra-pid:$$; {script} </dev/null")
             except Exception as exc:
-                if not transport.is_active():
+                if _gone(transport, exc):
                     return self._result_lost(started, "the command start")
                 raise ConnectorError(f"{self.host}: cannot start the command: {exc}") from None
             out = LineSplitter(on_stdout, capture)
@@ -284,7 +313,7 @@ class SSHConnector(Connector):
                   f"kill -KILL -{pid} 2>/dev/null; true")
         try:
             with self._link.killer:  # Ctrl-C on many commands: their kills take turns
-                killer = self._transport.open_session(timeout=5)
+                killer = _open_session(self._transport, 5)
                 killer.exec_command(script)
                 ok = killer.status_event.wait(_KILL_WAIT_S + 5)
                 killer.close()
@@ -301,11 +330,13 @@ class SSHConnector(Connector):
             import paramiko
 
             try:
-                link.sftp = paramiko.SFTPClient.from_transport(
-                    transport, window_size=sshconnect.WINDOW,
-                    max_packet_size=sshconnect.MAX_PACKET)
+                chan = _open_session(transport, float(self.resolved.setting("connect_timeout", 10)),
+                                     window_size=sshconnect.WINDOW,
+                                     max_packet_size=sshconnect.MAX_PACKET)
+                chan.invoke_subsystem("sftp")
+                link.sftp = paramiko.SFTPClient(chan)
             except Exception as exc:
-                if not transport.is_active():
+                if _gone(transport, exc):
                     raise self._lost("the SFTP start") from None
                 raise TransferError(f"{self.host}: the server offers no SFTP ({exc})",
                                     hint="enable 'Subsystem sftp' in the host's sshd_config") from None
@@ -336,6 +367,31 @@ def _exit_of(chan) -> tuple[int | None, str | None]:
         number = getattr(signal, "SIG" + signal_name, None)
         return (128 + int(number) if number else None), f"killed by signal {signal_name}"
     return None, None
+
+
+def _open_session(transport, timeout: float, **sizes):
+    """A new session channel, asked again while the server refuses it.
+
+    sshd frees a closed session's slot a turn of its loop after the close: a
+    session asked for right after another ended (commands queued on a shared
+    connection) can find the slot still taken and be refused (MaxSessions)."""
+    from paramiko import SSHException
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return transport.open_session(timeout=max(0.1, deadline - time.monotonic()), **sizes)
+        except SSHException as exc:  # ChannelException: refused
+            if _gone(transport, exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.02)
+
+
+def _gone(transport, exc: Exception) -> bool:
+    """Whether ``exc`` means the connection went.  A send on a dead socket
+    raises EOFError before paramiko's own thread marks the transport inactive
+    (likely when many commands on a shared connection start at once)."""
+    return isinstance(exc, (EOFError, OSError)) or not transport.is_active()
 
 
 def _probe(transport) -> None:
