@@ -255,16 +255,15 @@ def test_a_connection_killed_under_many_commands_is_lost_for_each_then_comes_bac
     marker = f"{server.port}.25"
     proc = _start(tetra_env, f"exec @box -- sh -c 'echo started; sleep {marker}'; "
                              f"{_WAIT_FOR}{flag}; @box echo back")
-    tree = []
     try:
         assert "started" in proc.stdout.readline()
-        wait_for(lambda: len(_alive_with(f"sleep {marker}")) >= 8)
-        tree = server.children()
+        wait_for(lambda: len([p for p in _alive_with(f"sleep {marker}")
+                              if p.name() == "sleep"]) >= 8)
         assert server.signal_connections(signal.SIGKILL) > 0
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-        for p in tree:
+        for p in _alive_with(f"sleep {marker}"):  # the commands outlive their connection
             try:
                 p.kill()
             except psutil.Error:
