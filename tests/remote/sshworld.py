@@ -5,7 +5,11 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
+
+import psutil
 
 
 def toml_value(value) -> str:
@@ -45,3 +49,23 @@ class SSHWorld:
                 lines.append(f"{k} = {toml_value(v)}")
         self.topology.write_text("\n".join(lines) + "\n")
         return self.topology
+
+
+def start_tetra(tetra_env, script: str) -> subprocess.Popen:
+    """``tetra -c SCRIPT`` running in the background, output piped."""
+    tetra = str(Path(sys.executable).with_name("tetra"))
+    return subprocess.Popen([tetra, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=tetra_env)
+
+
+def alive_with(marker: str) -> list:
+    """Live (not zombie) processes whose command line contains ``marker``."""
+    found = []
+    for p in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if (p.info["status"] != psutil.STATUS_ZOMBIE
+                    and marker in " ".join(p.info["cmdline"] or ())):
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from sshworld import SSHWorld, host_table
+from sshworld import SSHWorld, alive_with, host_table, start_tetra
 
 from sshd import free_port
 
@@ -25,18 +25,6 @@ def world(tetra_dir, tmp_path, sshd, ssh_keys):
     w.trust(sshd)
     w.write({"one": [host_table("s1", sshd)]})
     return w
-
-
-def _alive_with(marker: str) -> list:
-    found = []
-    for p in psutil.process_iter(["cmdline", "status"]):
-        try:
-            if (p.info["status"] != psutil.STATUS_ZOMBIE
-                    and marker in " ".join(p.info["cmdline"] or ())):
-                found.append(p)
-        except psutil.Error:
-            pass
-    return found
 
 
 def _kill_all(procs) -> None:
@@ -139,7 +127,7 @@ def test_command_timeout_ends_the_command_on_the_server(tetra, world):
     assert r.returncode == 1
     assert "s1: timed out after 1s; the command was ended on the host" in r.stderr
     assert "never" not in r.stdout
-    assert _alive_with(f"sleep {marker}") == []
+    assert alive_with(f"sleep {marker}") == []
 
 
 def test_remote_command_not_found(tetra, world):
@@ -248,18 +236,12 @@ def test_resolve_connect_checks_every_host(tetra, world):
     assert "7  connector  s1  ssh  ok" in r.stdout and "OpenSSH" in r.stdout
 
 
-def _start(tetra_env, script: str) -> subprocess.Popen:
-    tetra = str(Path(sys.executable).with_name("tetra"))
-    return subprocess.Popen([tetra, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=tetra_env)
-
-
 def test_frozen_server_is_reported_within_the_keepalive_budget(tetra_env, world, sshd_factory):
     server = sshd_factory()
     world.trust(server)
     world.write({"frozen": [host_table("f1", server)]},
                 defaults={"keepalive_interval": 1.0, "keepalive_count_max": 3})
-    proc = _start(tetra_env, "@frozen sh -c 'echo started; sleep 600'")
+    proc = start_tetra(tetra_env, "@frozen sh -c 'echo started; sleep 600'")
     try:
         assert proc.stdout.readline() == "started\n"
         assert server.signal_connections(signal.SIGSTOP) > 0
@@ -276,7 +258,7 @@ def test_dropped_connection_is_reported_as_lost_not_as_an_exit_status(tetra_env,
     server = sshd_factory()
     world.trust(server)
     world.write({"drop": [host_table("d1", server)]})
-    proc = _start(tetra_env, "@drop sh -c 'echo started; sleep 600'")
+    proc = start_tetra(tetra_env, "@drop sh -c 'echo started; sleep 600'")
     tree = []
     try:
         assert proc.stdout.readline() == "started\n"
@@ -293,7 +275,7 @@ def test_dropped_connection_is_reported_as_lost_not_as_an_exit_status(tetra_env,
 
 def test_ctrl_c_cancels_and_ends_the_remote_command(tetra_env, world):
     marker = f"{world.sshd.port}.75"
-    proc = _start(tetra_env, f"@one sh -c 'echo started; sleep {marker}'")
+    proc = start_tetra(tetra_env, f"@one sh -c 'echo started; sleep {marker}'")
     try:
         assert proc.stdout.readline() == "started\n"
         proc.send_signal(signal.SIGINT)
@@ -303,9 +285,9 @@ def test_ctrl_c_cancels_and_ends_the_remote_command(tetra_env, world):
     assert proc.returncode == 130
     assert "interrupted" in err
     deadline = time.monotonic() + 5
-    while _alive_with(f"sleep {marker}") and time.monotonic() < deadline:
+    while alive_with(f"sleep {marker}") and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _alive_with(f"sleep {marker}") == []
+    assert alive_with(f"sleep {marker}") == []
 
 
 def test_ctrl_c_ends_every_command_on_a_shared_connection(tetra_env, world, sshd_factory):
@@ -316,11 +298,11 @@ def test_ctrl_c_ends_every_command_on_a_shared_connection(tetra_env, world, sshd
     world.write({"box": [host_table(f"i{i:02d}", server) for i in range(12)]},
                 defaults={"parallel": 12})
     marker = f"{server.port}.25"
-    proc = _start(tetra_env, f"@box sh -c 'echo started; sleep {marker}'")
+    proc = start_tetra(tetra_env, f"@box sh -c 'echo started; sleep {marker}'")
     try:
         assert "started" in proc.stdout.readline()
         deadline = time.monotonic() + 10
-        while len(_alive_with(f"sleep {marker}")) < 8 and time.monotonic() < deadline:
+        while len(alive_with(f"sleep {marker}")) < 8 and time.monotonic() < deadline:
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -329,9 +311,9 @@ def test_ctrl_c_ends_every_command_on_a_shared_connection(tetra_env, world, sshd
     assert proc.returncode == 130
     assert "could not end" not in out + err
     deadline = time.monotonic() + 5
-    while _alive_with(f"sleep {marker}") and time.monotonic() < deadline:
+    while alive_with(f"sleep {marker}") and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert _alive_with(f"sleep {marker}") == []
+    assert alive_with(f"sleep {marker}") == []
 
 
 def test_transfer_shows_progress_on_a_terminal(tetra_env, world, tmp_path):
@@ -467,13 +449,13 @@ def test_ctrl_c_in_the_interactive_shell_ends_the_remote_command(tetra_env, worl
         shell.expect("tetra")
         shell.sendline(f"@one sh -c 'echo go-$((1+1)); sleep {marker}'")
         shell.expect("go-2")  # the output, not the echo of the typed line
-        assert _alive_with(f"sleep {marker}")
+        assert alive_with(f"sleep {marker}")
         shell.sendintr()
         shell.expect("interrupted")
         deadline = time.monotonic() + 5
-        while _alive_with(f"sleep {marker}") and time.monotonic() < deadline:
+        while alive_with(f"sleep {marker}") and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert _alive_with(f"sleep {marker}") == []
+        assert alive_with(f"sleep {marker}") == []
         shell.sendline("@one sh -c 'echo still-$((2+3))'")  # the shell and connection live on
         shell.expect("still-5")
         shell.sendline("exit")
@@ -496,7 +478,7 @@ def test_ctrl_c_during_an_upload_stops_it_and_leaves_no_partial_file(tetra_env, 
         f.truncate(4 * 1024 ** 3)  # 4 GB of holes: far longer to send than to wait for
     dest = tmp_path / "dest"
     dest.mkdir()
-    proc = _start(tetra_env, f"put @one {src} {dest}/")
+    proc = start_tetra(tetra_env, f"put @one {src} {dest}/")
     try:
         deadline = time.monotonic() + 20
         while not any(dest.iterdir()) and time.monotonic() < deadline:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from sshworld import SSHWorld, host_table
+from sshworld import SSHWorld, alive_with, host_table, start_tetra
 from tetra_testing import wait_for
 
 pytestmark = pytest.mark.ssh
@@ -25,24 +25,6 @@ def world(tetra_dir, tmp_path, sshd, ssh_keys):
     w = SSHWorld(tetra_dir, tmp_path / "home", sshd, ssh_keys)
     w.trust(sshd)
     return w
-
-
-def _start(tetra_env, script: str) -> subprocess.Popen:
-    tetra = str(Path(sys.executable).with_name("tetra"))
-    return subprocess.Popen([tetra, "-c", script], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=tetra_env)
-
-
-def _alive_with(marker: str) -> list:
-    found = []
-    for p in psutil.process_iter(["cmdline", "status"]):
-        try:
-            if (p.info["status"] != psutil.STATUS_ZOMBIE
-                    and marker in " ".join(p.info["cmdline"] or ())):
-                found.append(p)
-        except psutil.Error:
-            pass
-    return found
 
 
 def _connections(server) -> list:
@@ -68,7 +50,7 @@ def test_the_other_entry_reconnects_after_the_shared_connection_is_killed(
     world.trust(server)
     world.write({"box": [host_table("e0", server), host_table("e1", server)]})
     flag = tmp_path / "flag"
-    proc = _start(tetra_env, f"@box[e0] echo first; {_WAIT_FOR}{flag}; "
+    proc = start_tetra(tetra_env, f"@box[e0] echo first; {_WAIT_FOR}{flag}; "
                              f"@box[{second}] echo second; put @box[{second}] {flag} {tmp_path}/sent")
     try:
         assert proc.stdout.readline() == "first\n"
@@ -95,7 +77,7 @@ def test_a_frozen_server_is_reported_for_every_entry_sharing_its_connection(
     names = ["f1", "f2", "f3"]
     world.write({"frozen": [host_table(n, server) for n in names]},
                 defaults={"keepalive_interval": 1.0, "keepalive_count_max": 3})
-    proc = _start(tetra_env, "@frozen sh -c 'echo started; sleep 600'")
+    proc = start_tetra(tetra_env, "@frozen sh -c 'echo started; sleep 600'")
     try:
         seen = {proc.stdout.readline().split(" | ")[0] for _ in names}
         assert seen == set(names)
@@ -164,8 +146,8 @@ def test_proxy_jump_when_the_jump_and_the_targets_share_logins(tetra, world, ssh
     assert parents["b1"] == parents["b2"] == parents["b3"]  # the jump's own login is shared too
     assert jump.log.read_text().count("direct-tcpip") >= 1
     # the jump carrying commands and a tunnel at once
-    r = tetra("-c", f"@inside sh -c 'sleep 0.3; echo in' &\n@jumpers sh -c 'sleep 0.3; echo out' &\n"
-                    f"@bastion echo b &\nwait", timeout=60)
+    r = tetra("-c", "@inside sh -c 'sleep 0.3; echo in' &\n@jumpers sh -c 'sleep 0.3; echo out' &\n"
+                    "@bastion echo b &\nwait", timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     for expected in ("i1 | in", "i2 | in", "b2 | out", "b3 | out"):
         assert expected in r.stdout
@@ -188,9 +170,9 @@ def test_timeout_on_twelve_entries_under_max_sessions_ends_every_command(
     assert "could not end" not in r.stdout + r.stderr
     assert took < 10, took
     deadline = time.monotonic() + 3
-    while _alive_with(f"sleep {marker}") and time.monotonic() < deadline:
+    while alive_with(f"sleep {marker}") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert _alive_with(f"sleep {marker}") == []
+    assert alive_with(f"sleep {marker}") == []
     # the connection is fine afterwards: every session was given back
     r = tetra("--keep-going", "-c", f"exec @box --timeout 1 -- sleep {marker}; @box true",
               timeout=30)
@@ -253,17 +235,17 @@ def test_a_connection_killed_under_many_commands_is_lost_for_each_then_comes_bac
                 defaults={"parallel": 12})
     flag = tmp_path / "flag"
     marker = f"{server.port}.25"
-    proc = _start(tetra_env, f"exec @box -- sh -c 'echo started; sleep {marker}'; "
+    proc = start_tetra(tetra_env, f"exec @box -- sh -c 'echo started; sleep {marker}'; "
                              f"{_WAIT_FOR}{flag}; @box echo back")
     try:
         assert "started" in proc.stdout.readline()
-        wait_for(lambda: len([p for p in _alive_with(f"sleep {marker}")
+        wait_for(lambda: len([p for p in alive_with(f"sleep {marker}")
                               if p.name() == "sleep"]) >= 8)
         assert server.signal_connections(signal.SIGKILL) > 0
         out, err = proc.communicate(timeout=30)
     finally:
         proc.kill()
-        for p in _alive_with(f"sleep {marker}"):  # the commands outlive their connection
+        for p in alive_with(f"sleep {marker}"):  # the commands outlive their connection
             try:
                 p.kill()
             except psutil.Error:
@@ -287,7 +269,7 @@ def test_timeouts_on_a_frozen_shared_connection_end_within_the_keepalive_budget(
     world.trust(server)
     world.write({"box": [host_table(f"i{i:02d}", server) for i in range(12)]},
                 defaults={"parallel": 12, "keepalive_interval": 1.0, "keepalive_count_max": 3})
-    proc = _start(tetra_env, "exec @box --timeout 1.5 -- sh -c 'echo started; sleep 600'")
+    proc = start_tetra(tetra_env, "exec @box --timeout 1.5 -- sh -c 'echo started; sleep 600'")
     try:
         for _ in range(8):
             assert "started" in proc.stdout.readline()
