@@ -385,7 +385,7 @@ class Deploy:
             self._held += carry
 
     def _signal(self, hp: HostPlan) -> None:
-        """Wake the followers of a leader whose verify/extract is now recorded."""
+        """Wake the followers of a leader whose step (of SIGNALLED) is now recorded."""
         waiting = [st for st in SIGNALLED
                    if (hp.name, st) in self.ready and not self.ready[(hp.name, st)].is_set()]
         if waiting:

@@ -38,7 +38,7 @@ class ConnectorPool:
             return LocalConnector(host.name, host)
         from .ssh import Link, SSHConnector, link_key
 
-        link = self._links.setdefault(link_key(host), Link(int(host.setting("max_sessions", 10))))
+        link = self._links.setdefault(link_key(host), Link.of(host))
         return SSHConnector(host, pool=self, link=link)
 
     def connectors(self) -> list[Connector]:

@@ -53,6 +53,11 @@ class Link:
         self.sessions = threading.BoundedSemaphore(max(1, max_sessions - 2))
         self.killer = threading.Lock()  # the one session kept for ending commands
 
+    @classmethod
+    def of(cls, host) -> "Link":
+        """A new link sized for ``host``'s ``max_sessions`` setting."""
+        return cls(int(host.setting("max_sessions", 10)))
+
     def take_note(self) -> str | None:
         """The note for the one entry that reports it (the connection is shared)."""
         with self.note_lock:
@@ -74,7 +79,7 @@ class SSHConnector(Connector):
         self.host = host.name
         self.resolved = host
         self._pool = pool
-        self._link = link or Link(int(host.setting("max_sessions", 10)))
+        self._link = link or Link.of(host)
 
     @property
     def _transport(self):
