@@ -152,22 +152,27 @@ class Deploy:
             hosts = targets.resolve(self.session, self.txn.state()["target"]).hosts
         except (TetraError, OSError):
             return  # assemble reports it
-        # The first entry of each machine uploads: it connects first, and the
-        # other entries on that machine once it has (their work waits for its
-        # upload anyway; meanwhile the leader's handshake has the CPU).
+        # The first entry of each machine uploads: it connects first, then
+        # opens its SFTP session on the side (the upload's first 50 ms), and
+        # the other entries on that machine connect once it has (their work
+        # waits for its upload anyway; meanwhile its handshake has the CPU).
         first: dict[tuple, threading.Thread] = {}
         for h in hosts:
-            connect = getattr(targets.connector(self.session, h), "connect", None)
+            conn = targets.connector(self.session, h)
+            connect = getattr(conn, "connect", None)
             if connect is None or h.name in self._warm:
                 continue
             key = machine(h)
             after = first.get(key)
 
-            def open_one(h=h, connect=connect, after=after):
+            def open_one(h=h, conn=conn, after=after):
                 try:
                     if after is not None:
                         after.join()
-                    connect()
+                    conn.connect()
+                    if after is None:
+                        threading.Thread(target=conn.open_sftp, daemon=True,
+                                         name=f"tetra-sftp-{h.name}").start()
                 except TetraError as exc:
                     self._warm_errors[h.name] = exc
                 except Exception:  # noqa: BLE001, S110 (reported again by the first command)

@@ -347,6 +347,15 @@ class SSHConnector(Connector):
                                     hint="enable 'Subsystem sftp' in the host's sshd_config") from None
         return link.sftp
 
+    def open_sftp(self) -> None:
+        """Open the SFTP session now (while other work runs), so that the
+        first transfer starts at once; a failure is the transfer's to report."""
+        try:
+            with self._link.sftp_lock:
+                self.sftp()
+        except ConnectorError:
+            pass
+
     def put(self, local_path: str, remote_path: str, *, progress=None, cancel=None,
             expect_sha256: str | None = None) -> str:
         from .sftp import upload
