@@ -212,7 +212,10 @@ class SSHConnector(Connector):
             return RunResult(self.host, None, "", "", time.monotonic() - started, waited)
         try:
             try:
-                chan = _open_session(transport, float(self.resolved.setting("connect_timeout", 10)))
+                chan = _open_session(transport, float(self.resolved.setting("connect_timeout", 10)),
+                                     cancel=cancel)
+                if chan is None:
+                    return RunResult(self.host, None, "", "", time.monotonic() - started, "cancelled")
                 # No stdin: a command that reads it sees EOF, not a hang.  Not by
                 # shutdown_write(): paramiko sends that EOF outside the channel's
                 # lock, so behind a busy upload it can follow the channel's
@@ -383,8 +386,9 @@ def _exit_of(chan) -> tuple[int | None, str | None]:
     return None, None
 
 
-def _open_session(transport, timeout: float, **sizes):
-    """A new session channel, asked again while the server refuses it.
+def _open_session(transport, timeout: float, cancel=None, **sizes):
+    """A new session channel, asked again while the server refuses it (None
+    once ``cancel`` is set).
 
     sshd frees a closed session's slot a turn of its loop after the close: a
     session asked for right after another ended (commands queued on a shared
@@ -398,7 +402,10 @@ def _open_session(transport, timeout: float, **sizes):
         except SSHException as exc:  # ChannelException: refused
             if _gone(transport, exc) or time.monotonic() >= deadline:
                 raise
-        time.sleep(0.02)
+        if cancel is None:
+            time.sleep(0.02)
+        elif cancel.wait(0.02):
+            return None
 
 
 def _gone(transport, exc: Exception) -> bool:
