@@ -152,25 +152,22 @@ class Deploy:
             hosts = targets.resolve(self.session, self.txn.state()["target"]).hosts
         except (TetraError, OSError):
             return  # assemble reports it
-        # The first entry of each machine uploads: it connects first, then
-        # opens its SFTP session on the side (the upload's first 50 ms), and
-        # the other entries on that machine connect once it has (their work
-        # waits for its upload anyway; meanwhile its handshake has the CPU).
-        first: dict[tuple, threading.Thread] = {}
+        # Entries that are one login on one machine share one connection: they
+        # wait for its one handshake (and share its failure, not retry it).
+        # The first entry of each machine uploads: once connected, it opens
+        # its SFTP session on the side (the upload's first 50 ms).
+        uploaders: set[tuple] = set()
         for h in hosts:
             conn = targets.connector(self.session, h)
-            connect = getattr(conn, "connect", None)
-            if connect is None or h.name in self._warm:
+            if getattr(conn, "connect", None) is None or h.name in self._warm:
                 continue
-            key = machine(h)
-            after = first.get(key)
+            uploads = machine(h) not in uploaders
+            uploaders.add(machine(h))
 
-            def open_one(h=h, conn=conn, after=after):
+            def open_one(h=h, conn=conn, uploads=uploads):
                 try:
-                    if after is not None:
-                        after.join()
                     conn.connect()
-                    if after is None:
+                    if uploads:
                         threading.Thread(target=conn.open_sftp, daemon=True,
                                          name=f"tetra-sftp-{h.name}").start()
                 except TetraError as exc:
@@ -180,7 +177,6 @@ class Deploy:
 
             t = threading.Thread(target=open_one, name=f"tetra-connect-{h.name}", daemon=True)
             self._warm[h.name] = t
-            first.setdefault(key, t)
             t.start()
 
     def _warm_error(self, hp: HostPlan) -> TetraError | None:
