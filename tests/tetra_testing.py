@@ -58,8 +58,17 @@ def install_plugin(state_dir: Path, name: str, source: str) -> Path:
 
 def reap_tsm(tetra_dir: Path) -> None:
     """SIGKILL what a test left running: every tsm supervisor and child recorded
-    under ``tetra_dir``, and every process whose command line or cwd mentions
-    the test's tmp_path (tetra runs, sleeps), each with its process group."""
+    under ``tetra_dir``, and every process whose command line, cwd or
+    ``$TETRA_DIR`` mentions the test's tmp_path (tetra runs, supervisors and
+    what they started), each with its process group.
+
+    Twice: a supervisor killed while it restarted its child may have forked a
+    child the first pass did not see."""
+    for _ in range(2):
+        _reap_once(tetra_dir)
+
+
+def _reap_once(tetra_dir: Path) -> None:
     import psutil
 
     pids: set[int] = set()
@@ -72,9 +81,11 @@ def reap_tsm(tetra_dir: Path) -> None:
             if meta.get(key):
                 pids.add(int(meta[key]))
     marker = str(tetra_dir.parent)  # the test's tmp_path: state dir and working dirs
-    for proc in psutil.process_iter(["pid", "cmdline", "cwd"]):
+    for proc in psutil.process_iter(["pid", "cmdline", "cwd", "environ"]):
         info = proc.info
-        text = " ".join(info.get("cmdline") or []) + " " + (info.get("cwd") or "")
+        # TETRA_DIR too: a supervisor's children inherit it, wherever they run
+        text = " ".join([*(info.get("cmdline") or []), info.get("cwd") or "",
+                         (info.get("environ") or {}).get("TETRA_DIR", "")])
         if marker in text:
             pids.add(info["pid"])
     pids.discard(os.getpid())

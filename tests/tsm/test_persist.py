@@ -16,7 +16,8 @@ def _start_set(tsm, tmp_path):
     site.mkdir()
     tsm("start", "--name", "web", "--cwd", str(site), "--",
         PY, "-m", "http.server", str(port), "--bind", "127.0.0.1")
-    tsm("start", "--name", "worker", "--", "sleep", "120")
+    # a duration no other test uses: "one copy runs" counts this test's worker only
+    tsm("start", "--name", "worker", "--", "sleep", f"120.{port}")
     return {f"web-{port}": port, "worker": None}, site
 
 
