@@ -502,9 +502,7 @@ def _hold_local(background, tmp_path, tetra_dir, seconds: float) -> subprocess.P
 def test_a_lease_held_by_another_transaction_fails_fast_naming_it(
         tetra, tetra_dir, tmp_path, background, local_root):
     holder = _hold_local(background, tmp_path, tetra_dir, 3)
-    started = time.monotonic()
     r = tetra("deploy", "@local", str(make_artifact(tmp_path / "b.tar.gz", "b")))
-    took = time.monotonic() - started
     failed(r, 1)
     holders = [t["id"] for t in txn_ls(tetra)
                 if state(tetra_dir, t["id"])["stage"] not in ("DONE", "FAIL")]
@@ -519,7 +517,7 @@ def test_a_lease_held_by_another_transaction_fails_fast_naming_it(
     assert holder_id in text and str(holder.pid) in text
     for word in ("token", "acquired", "expir"):
         assert word in text, (word, text)
-    assert took < 2.5, "fails fast"
+    assert holder.poll() is None  # failed fast: the holder was still at work
     assert holder.wait(timeout=30) == 0
     assert served(local_root) == "holder"
     assert_valid_state_files(tetra_dir)
@@ -532,7 +530,8 @@ def test_wait_with_seconds_gives_up_when_the_lease_stays_held(tetra, tetra_dir, 
     took = time.monotonic() - started
     failed(r, 1)
     assert "@local is locked by" in r.stderr
-    assert 0.9 <= took < 3.4, took
+    assert took >= 0.9, took  # it waited its second
+    assert holder.poll() is None  # and gave up while the holder still held the lease
     holder.wait(timeout=30)
 
 

@@ -524,9 +524,8 @@ def test_txn_second_transaction_on_locked_host_fails_fast(txn, tetra_env):
         assert locks, "no lease file under DIR/locks"
         assert any(holder in lock.read_text() for lock in locks)
         snap_stage = txn.state(other)["stage"]
-        started = time.monotonic()
         out = failed(txn("exec", other, "--", "true"))
-        assert time.monotonic() - started < 5
+        assert proc.poll() is None  # failed fast: the holder still ran
         assert f"@local is locked by {holder}" in out, out
         assert re.search(r"\(pid \d+ on \S+ since .+\)", out), out
         assert txn.state(other)["stage"] == snap_stage
@@ -560,7 +559,8 @@ def test_txn_lock_wait_with_seconds_gives_up(txn, tetra_env):
         started = time.monotonic()
         out = failed(txn("exec", "--wait=1", other, "--", "true"))
         elapsed = time.monotonic() - started
-        assert 0.8 < elapsed < 10, elapsed
+        assert elapsed > 0.8, elapsed  # it waited its second
+        assert proc.poll() is None  # and gave up while the holder still ran
         assert "locked" in out
     finally:
         kill_tree(proc.pid)
@@ -930,7 +930,7 @@ def test_tsm_stop_sigkills_a_process_that_ignores_sigterm(tsm, tmp_path):
     tsm("stop", "stubborn", timeout=30)
     elapsed = time.monotonic() - started
     assert not alive(pid)
-    assert 3 < elapsed < 15, elapsed
+    assert elapsed > 3, elapsed  # the SIGTERM grace, then SIGKILL
     assert tsm.meta("stubborn")["status"] == "stopped"
 
 
