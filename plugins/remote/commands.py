@@ -96,10 +96,9 @@ def exec_(ctx, args):
 def _report_notes(ctx, pool, hosts) -> None:
     """Say once what a connection did on the user's behalf (a host key recorded)."""
     for host in hosts:
-        connector = pool.get(host)
-        note = getattr(connector, "note", None)
+        take_note = getattr(pool.get(host), "take_note", None)  # SSH connectors have notes
+        note = take_note() if take_note is not None else None
         if note:
-            connector.note = None
             ctx.err(f"tetra: {host.name}: {note}")
 
 

@@ -85,14 +85,10 @@ class SSHConnector(Connector):
     def _transport(self):
         return self._link.transport
 
-    @property
-    def note(self) -> str | None:
-        """What connecting did on the user's behalf (a host key recorded), until reported."""
-        return self._link.note
-
-    @note.setter
-    def note(self, value: str | None) -> None:
-        self._link.note = value
+    def take_note(self) -> str | None:
+        """What connecting did on the user's behalf (a host key recorded), for
+        the one caller that reports it (the connection may be shared)."""
+        return self._link.take_note()
 
     # -- connection ---------------------------------------------------------
     def connect(self):
@@ -189,7 +185,7 @@ class SSHConnector(Connector):
         key = t.get_remote_server_key()
         info = {"server": t.remote_version, "host_key": f"{key.get_name()} {fingerprint(key)}",
                 "cipher": getattr(t, "remote_cipher", None)}
-        note = self._link.take_note()  # reported here, so once, not by every entry sharing it
+        note = self.take_note()  # reported here, so once, not by every entry sharing it
         if note:
             info["note"] = note
         return info
