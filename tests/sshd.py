@@ -19,7 +19,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +47,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def silent_listener():
+    """``(port, accepted)``: a TCP port on 127.0.0.1 that accepts connections
+    and never says a word (no SSH banner); ``accepted`` lists each connection
+    taken, so a test can count connection attempts.  All closed on exit."""
+    accepted: list = []
+    stop = threading.Event()
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        silent.settimeout(0.05)
+
+        def take() -> None:
+            while not stop.is_set():
+                try:
+                    accepted.append(silent.accept()[0])  # held open, never answered
+                except OSError:
+                    pass
+
+        taker = threading.Thread(target=take, daemon=True)
+        taker.start()
+        try:
+            yield silent.getsockname()[1], accepted
+        finally:
+            stop.set()
+            taker.join()
+            for conn in accepted:
+                conn.close()
 
 
 class SSHServer:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from deploy_helpers import artifact, current, served, txn_state
-from sshd import ssh_keys, sshd  # noqa: F401  (fixtures)
+from sshd import silent_listener, ssh_keys, sshd  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.ssh
 
@@ -214,26 +214,7 @@ def test_entries_of_one_silent_machine_make_one_connection_attempt(tetra, tmp_pa
     """Four entries that are one login on one machine share one connection:
     when the machine accepts TCP but never speaks SSH, the deploy fails after
     one attempt (not one per entry, each waiting out connect_timeout)."""
-    import socket
-    import threading
-
-    accepted: list = []
-    stop = threading.Event()
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(16)
-        silent.settimeout(0.05)
-        port = silent.getsockname()[1]
-
-        def take() -> None:
-            while not stop.is_set():
-                try:
-                    accepted.append(silent.accept()[0])  # held open, never answered
-                except OSError:
-                    pass
-
-        taker = threading.Thread(target=take, daemon=True)
-        taker.start()
+    with silent_listener() as (port, accepted):
         entries = ",\n".join(f'  {{ name = "m{i}", host = "127.0.0.1", port = {port}, '
                              f'deploy_path = "{tmp_path}/m{i}" }}' for i in range(4))
         (tmp_path / "mute.toml").write_text(
@@ -242,10 +223,6 @@ def test_entries_of_one_silent_machine_make_one_connection_attempt(tetra, tmp_pa
             f'connect_timeout = 0.5\nconnect_retries = 0\n\n[targets.mute]\nhosts = [\n{entries}\n]\n')
         r = tetra("--topology", str(tmp_path / "mute.toml"), "deploy", "@mute",
                   str(artifact(tmp_path / "1.tar.gz", "v1")))
-        stop.set()
-        taker.join()
-    for conn in accepted:
-        conn.close()
     assert r.returncode == 1
     line = next(l for l in r.stderr.splitlines() if "FAIL" in l)
     assert "failed at prepare" in line and "timed out after 0.5s" in line, line

@@ -14,7 +14,7 @@ import psutil
 import pytest
 from sshworld import SSHWorld, alive_with, host_table, start_tetra
 
-from sshd import free_port
+from sshd import free_port, silent_listener
 
 pytestmark = pytest.mark.ssh
 
@@ -367,12 +367,7 @@ def test_ssh_agent_keys_authenticate(tetra, world, agent):
 
 
 def test_a_server_that_never_speaks_times_out_while_connecting(tetra, world):
-    import socket
-
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(8)  # the kernel accepts connections; nothing ever answers
-        port = silent.getsockname()[1]
+    with silent_listener() as (port, _):
         world.write({"mute": [f'{{ name = "m1", host = "127.0.0.1", port = {port} }}']},
                     defaults={"connect_timeout": 0.5, "connect_retries": 1})
         r = tetra("-c", "@mute true", timeout=30)

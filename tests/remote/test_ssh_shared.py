@@ -17,6 +17,8 @@ import pytest
 from sshworld import SSHWorld, alive_with, host_table, start_tetra
 from tetra_testing import wait_for
 
+from sshd import silent_listener
+
 pytestmark = pytest.mark.ssh
 
 
@@ -184,34 +186,11 @@ def test_accept_new_on_entries_sharing_a_connection_records_and_says_it_once(tet
 
 
 def test_a_silent_machine_with_several_entries_fails_as_fast_as_one(tetra, world):
-    import socket
-    import threading
-
-    accepted: list = []
-    stop = threading.Event()
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(16)
-        silent.settimeout(0.05)
-        port = silent.getsockname()[1]
-
-        def take() -> None:
-            while not stop.is_set():
-                try:
-                    accepted.append(silent.accept()[0])  # held open, never answered
-                except OSError:
-                    pass
-
-        taker = threading.Thread(target=take, daemon=True)
-        taker.start()
+    with silent_listener() as (port, accepted):
         world.write({"mute": [f'{{ name = "m{i}", host = "127.0.0.1", port = {port} }}'
                               for i in range(6)]},
                     defaults={"connect_timeout": 0.5, "connect_retries": 1, "parallel": 6})
         r = tetra("-c", "@mute true", timeout=60)
-        stop.set()
-        taker.join()
-    for conn in accepted:
-        conn.close()
     assert r.returncode == 1
     assert "-- 6 hosts: 0 ok, 6 failed" in r.stdout
     for i in range(6):
