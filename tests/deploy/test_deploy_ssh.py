@@ -227,3 +227,81 @@ def test_entries_of_one_silent_machine_make_one_connection_attempt(tetra, tmp_pa
     line = next(l for l in r.stderr.splitlines() if "FAIL" in l)
     assert "failed at prepare" in line and "timed out after 0.5s" in line, line
     assert len(accepted) == 1
+
+
+def _tree(root) -> dict:
+    """Every entry under ``root``: kind, mode, size, mtime, link target, content."""
+    import os
+
+    out = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            rel = os.path.relpath(p, root)
+            body = (os.readlink(p) if os.path.islink(p)
+                    else open(p, "rb").read() if os.path.isfile(p) else None)
+            out[rel] = (st.st_mode, st.st_size, st.st_mtime_ns, body)
+    return out
+
+
+def test_entries_on_one_machine_get_independent_copies_equal_to_the_unpacked_tree(
+        tetra, tetra_dir, tmp_path, web):
+    """The first entry unpacks; the others copy its tree (big files with direct
+    I/O): same names, modes, times, symlinks and bytes, and no shared inode."""
+    import os
+    import tarfile
+
+    src = tmp_path / "src"
+    (src / "bin").mkdir(parents=True)
+    (src / "data").mkdir()
+    (src / "index.html").write_text("v1")
+    (src / "bin" / "run").write_text("#!/bin/sh\necho run\n")
+    os.chmod(src / "bin" / "run", 0o750)
+    (src / "data" / "big model.bin").write_bytes(os.urandom(3 * 1024 * 1024 + 7))
+    (src / "data" / "one-mib").write_bytes(os.urandom(1024 * 1024))
+    os.symlink("../index.html", src / "data" / "link")
+    os.utime(src / "data" / "big model.bin", ns=(10**18, 10**18))
+    os.utime(src / "data", ns=(2 * 10**18, 2 * 10**18))
+    art = tmp_path / "tree.tar.gz"
+    with tarfile.open(art, "w:gz") as tar:
+        for p in sorted(src.rglob("*")):
+            tar.add(p, arcname=str(p.relative_to(src)), recursive=False)
+    r = tetra("deploy", "@web", str(art))
+    assert r.returncode == 0, r.stderr
+    trees = {h: _tree(web[h] / "current/") for h in HOSTS}
+    assert trees["web-1"]["data/big model.bin"][3] == (src / "data" / "big model.bin").read_bytes()
+    assert trees["web-1"]["data/big model.bin"][2] == 10**18
+    assert trees["web-1"]["data/link"][3] == "../index.html"
+    assert trees["web-1"]["bin/run"][0] & 0o777 == 0o750
+    assert trees["web-2"] == trees["web-1"] and trees["web-3"] == trees["web-1"]
+    inodes = {h: os.stat(web[h] / "current" / "data" / "big model.bin").st_ino for h in HOSTS}
+    assert len(set(inodes.values())) == 3  # independent: one entry's writes touch no other
+
+
+def test_the_tree_copy_falls_back_to_plain_cp_a(tmp_path):
+    """Where the fast copy cannot run (here: a cp without --attributes-only)
+    the release is a plain ``cp -a`` of the tree, with nothing left over."""
+    import os
+    import subprocess
+
+    from plugins.deploy import plan as P
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big").write_bytes(os.urandom(2 * 1024 * 1024))
+    (src / "small").write_text("s")
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "cp").write_text('#!/bin/sh\nfor a; do [ "$a" = --attributes-only ] && exit 1; done\n'
+                             'exec /bin/cp "$@"\n')
+    os.chmod(shim / "cp", 0o755)
+    (tmp_path / "dep" / "releases").mkdir(parents=True)
+    op = P.copy_tree(str(src), P.Layout(str(tmp_path / "dep"), "R1"))
+    r = subprocess.run(op.argv, capture_output=True, text=True,
+                       env={**os.environ, "PATH": f"{shim}:{os.environ['PATH']}"})
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    rel = tmp_path / "dep" / "releases"
+    assert sorted(p.name for p in rel.iterdir()) == ["R1"]
+    assert (rel / "R1" / "big").read_bytes() == (src / "big").read_bytes()
+    assert (rel / "R1" / "small").read_text() == "s"
