@@ -30,10 +30,13 @@ from __future__ import annotations
 import threading
 import time
 
+from ..deferred import defer_invoke
 from .base import (AuthError, Cancelled, ConnectError, ConnectionLost, Connector,
                    ConnectorError, HostKeyError, RunResult, TransferError)
 from .group import GroupResult, fan_out
 from .pool import ConnectorPool
+
+defer_invoke()  # before any paramiko import: see tetra_repl.deferred
 
 POOL_SERVICE = "connectors.pool"
 

@@ -75,6 +75,9 @@ class SSHConfigFile:
             return {"hostname": None, "settings": {}, "raw": {}}
         try:
             if self._config is None:
+                from ..deferred import defer_invoke
+
+                defer_invoke()  # paramiko.config would import invoke: ~50 ms
                 from paramiko.config import SSHConfig
 
                 self._config = SSHConfig.from_text(self._text)
