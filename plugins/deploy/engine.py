@@ -11,6 +11,7 @@ commands themselves); switching back after a failure is :mod:`compensate`.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -68,6 +69,7 @@ class Deploy:
         self._held: list = []  # hosts' last step_done, written when the fan-out ends
         self._held_lock = threading.Lock()
         self._hold_last = False
+        self._read_source: str | None = None  # the artifact itself, while unchanged
 
     # -- helpers ------------------------------------------------------------
     def say(self, text: str) -> None:
@@ -291,7 +293,11 @@ class Deploy:
         if self.stage() == states.NEW:
             self.txn.advance(states.SELECT)
         if self.evidence("artifact") is None:
-            self.txn.add_evidence(self.params["artifact"], "artifact")
+            source = os.path.abspath(self.params["artifact"])
+            before = _identity(source)
+            self.txn.add_evidence(source, "artifact")
+            if before is not None and _identity(source) == before:
+                self._read_source = source
         if self.params.get("config") and self.evidence("config") is None:
             self.txn.add_evidence(self.params["config"], "config")
 
@@ -427,11 +433,16 @@ class Deploy:
                     else:
                         self.checkpoint()
                         self.say(f"[{hp.name}] upload → {lay.tarball}")
+                        # The upload reads the artifact itself when it is unchanged
+                        # since SELECT copied it: its pages are still in memory, the
+                        # copy's went to disk.  The host's sha256 must equal the
+                        # evidence's either way (checked here or at verify).
+                        local = self._read_source or artifact
                         if hashed_by_upload(hp):
-                            op = P.upload(lay, artifact, self.sha())
+                            op = P.upload(lay, local, self.sha())
                             s.result = {"sha256": self.run_op(hp, name, op), "hashed_on_host": True}
                         else:
-                            s.result = {"sha256": self.run_op(hp, name, P.upload(lay, artifact))}
+                            s.result = {"sha256": self.run_op(hp, name, P.upload(lay, local))}
                 elif name == "verify":
                     up = self.txn.state()["steps"].get(f"upload:{hp.name}") or {}
                     source = up.get("from")
@@ -624,3 +635,12 @@ class Deploy:
             what += f"; ROLLBACK PROBLEMS: {'; '.join(problems)}"
         raise CommandError(f"{self.kind} {self.txn.id} FAIL: {reason}; {what}",
                            hint=f"details: txn events {self.txn.id}")
+
+
+def _identity(path: str) -> tuple | None:
+    """What changes when a file is rewritten: inode, size, mtime, ctime."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns

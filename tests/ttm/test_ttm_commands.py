@@ -233,3 +233,23 @@ def test_a_full_disk_while_writing_state_json_leaves_no_temp_file(tetra, tetra_e
     assert [p.name for p in d.iterdir() if p.name.endswith(".tmp")] == []
     assert tetra("txn", "rebuild", txn_id).returncode == 0
     assert state(tetra_dir, txn_id)["stage"] == "FAIL"
+
+
+def test_evidence_copies_are_exact_at_every_size_around_the_copy_chunks(tetra, tetra_dir, tmp_path):
+    """Whole 1 MiB chunks go with direct I/O, the tail without: every size
+    around those edges is copied byte for byte, with its sha256."""
+    import hashlib
+
+    txn_id = new(tetra)
+    sizes = [0, 1, 4095, 4097, 1 << 20, (1 << 20) + 1, 3 * (1 << 20) - 5]
+    files = []
+    for i, size in enumerate(sizes):
+        files.append(tmp_path / f"f{i}.bin")
+        files[-1].write_bytes(os.urandom(size))
+    r = tetra("-c", "; ".join(f"txn ctx {f} --kind k{i}" for i, f in enumerate(files)))
+    assert r.returncode == 0, r.stderr
+    evidence = state(tetra_dir, txn_id)["evidence"]
+    assert [e["bytes"] for e in evidence] == sizes
+    for e, f in zip(evidence, files):
+        copy = (txn_dir(tetra_dir, txn_id) / e["file"]).read_bytes()
+        assert copy == f.read_bytes() and hashlib.sha256(copy).hexdigest() == e["sha256"]

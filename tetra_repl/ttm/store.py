@@ -10,6 +10,7 @@ transaction's write lock.  ``version`` counts writes; ``seq`` counts events.
 
 from __future__ import annotations
 
+import errno
 import getpass
 import hashlib
 import json
@@ -478,46 +479,98 @@ def _copy(state: dict) -> dict:
     return json.loads(json.dumps(state))
 
 
+_CHUNK = 1 << 20  # a whole number of blocks of any device: what direct I/O needs
+
+
 def _copy_hashing(src: Path, tmp: Path) -> tuple[str, int]:
     """Copy ``src`` to ``tmp`` (fsynced), hashing it on the way: (sha256, bytes).
 
-    The hash of a chunk runs in a second thread while the chunk is written
-    (both release the GIL): on a 50 MB artifact that hides most of the hash.
-    What is hashed is exactly what is written: the same buffer, not a re-read.
+    The copy is written with direct I/O where the filesystem allows it: it goes
+    to disk (where the fsync sends it anyway) without first taking fresh page
+    cache, which on a VM that hands freed memory back to its host costs more
+    than the disk write (50 MB: 0.07-0.09 s, buffered 0.07-0.17 s).  The hash of a
+    chunk runs in a second thread while the chunk is written (both release the
+    GIL).  What is hashed is exactly what is written: the same buffer.
     """
+    import mmap
     from concurrent.futures import ThreadPoolExecutor
 
     h = hashlib.sha256()
     size = 0
-    # Two reused buffers, unbuffered files: a fresh bytes object per read costs
-    # page faults that, on a 50 MB artifact, took longer than the hash.
-    views = [memoryview(bytearray(1 << 20)), memoryview(bytearray(1 << 20))]
+    # Two reused page-aligned buffers (what O_DIRECT needs), unbuffered input.
+    views = [memoryview(mmap.mmap(-1, _CHUNK)), memoryview(mmap.mmap(-1, _CHUNK))]
     pending = [None, None]  # the hash still reading each buffer
     k = 0
+    fd = _open_for_copy(tmp)
     try:
         with ThreadPoolExecutor(1, thread_name_prefix="tetra-hash") as hasher, \
-                open(src, "rb", buffering=0) as fin, open(tmp, "wb", buffering=0) as fout:
+                open(src, "rb", buffering=0) as fin:
             while True:
                 if pending[k] is not None:
                     pending[k].result()  # the buffer is free again
-                n = fin.readinto(views[k])
+                view = views[k]
+                n = 0
+                while n < _CHUNK and (got := fin.readinto(view[n:])):
+                    n += got  # whole chunks: direct writes must stay aligned
                 if not n:
                     break
-                chunk = views[k][:n]
-                pending[k] = hasher.submit(h.update, chunk)  # one worker: chunks hashed in order
-                written = 0
-                while written < n:
-                    written += fout.write(chunk[written:])
+                pending[k] = hasher.submit(h.update, view[:n])  # one worker: in order
+                if n < _CHUNK:  # the tail: not a whole number of blocks
+                    _no_direct_io(fd)
+                _write_all(fd, view[:n])
                 size += n
                 k ^= 1
+                if n < _CHUNK:
+                    break
             for fut in pending:
                 if fut is not None:
                     fut.result()
-            os.fsync(fout.fileno())
+            os.fsync(fd)
     except BaseException:
+        os.close(fd)
+        fd = -1
         tmp.unlink(missing_ok=True)  # a full disk leaves no partial copy behind
         raise
+    finally:
+        if fd >= 0:
+            os.close(fd)
     return h.hexdigest(), size
+
+
+def _open_for_copy(path: Path) -> int:
+    """``path`` opened for writing, with O_DIRECT where the filesystem takes it."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
+    direct = getattr(os, "O_DIRECT", 0)
+    if direct:
+        try:
+            return os.open(path, flags | direct, 0o644)
+        except OSError:
+            pass  # e.g. EINVAL: this filesystem has no direct I/O
+    return os.open(path, flags, 0o644)
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    """Write all of ``data``; if the filesystem refuses direct I/O mid-way,
+    go on without it."""
+    written = 0
+    while written < len(data):
+        try:
+            written += os.write(fd, data[written:])
+        except OSError as exc:
+            if exc.errno != errno.EINVAL or not _no_direct_io(fd):
+                raise
+
+
+def _no_direct_io(fd: int) -> bool:
+    """Turn direct I/O off on ``fd``; whether it was on."""
+    import fcntl
+
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    direct = getattr(os, "O_DIRECT", 0)
+    if not flags & direct:
+        return False
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags & ~direct)
+    return True
 
 
 _POLICY = """# Policy
