@@ -112,7 +112,7 @@ def extract(lay: Layout) -> Op:
 # One big file of a tree copy, run by xargs as ``sh -c SCRIPT DEST ./path``:
 # direct I/O (O_DIRECT), else a plain copy where the filesystem refuses it;
 # then the mode and times ``cp -a`` would have kept.
-_COPY_BIG = ('{ dd if="$1" of="$0/$1" bs=8M oflag=direct conv=notrunc status=none 2>/dev/null '
+_COPY_BIG = ('{ dd if="$1" of="$0/$1" bs=1M oflag=direct conv=notrunc status=none 2>/dev/null '
              '|| cat -- "$1" > "$0/$1"; } && chmod --reference="$1" -- "$0/$1" '
              '&& touch -r "$1" -- "$0/$1"')
 
