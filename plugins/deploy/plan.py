@@ -111,10 +111,12 @@ def extract(lay: Layout) -> Op:
 
 # One big file of a tree copy, run by xargs as ``sh -c SCRIPT DEST ./path``:
 # direct I/O (O_DIRECT), else a plain copy where the filesystem refuses it;
-# then the mode and times ``cp -a`` would have kept.
+# then what ``cp -a`` would have kept: the times, and a set-id bit (a write by
+# a non-root owner clears it).  Test builtins spare the common case a process.
 _COPY_BIG = ('{ dd if="$1" of="$0/$1" bs=1M oflag=direct conv=notrunc status=none 2>/dev/null '
-             '|| cat -- "$1" > "$0/$1"; } && chmod --reference="$1" -- "$0/$1" '
-             '&& touch -r "$1" -- "$0/$1"')
+             '|| cat -- "$1" > "$0/$1"; } && '
+             '{ [ ! -u "$1" ] && [ ! -g "$1" ] || chmod --reference="$1" -- "$0/$1"; } && '
+             'touch -r "$1" -- "$0/$1"')
 
 
 def copy_tree(source: str, lay: Layout) -> Op:
@@ -128,12 +130,15 @@ def copy_tree(source: str, lay: Layout) -> Op:
     not evicted.  Without GNU cp or on any failure it falls back to ``cp -a``.
     """
     part, rel = lay.release_dir + ".part", lay.release_dir
-    fast = (f"cp -a --attributes-only -- {q(source)} {q(part)} && "
-            f"dst=$(cd -- {q(part)} && pwd) && cd -- {q(source)} && "
-            f'find . -type f -size -1024k -print0 | '
-            f'xargs -0r cp -a --no-preserve=links --parents -t "$dst" -- && '
-            f'find . -type f -size +1023k -print0 | xargs -0r -n1 -P4 sh -c {q(_COPY_BIG)} "$dst"')
-    return Op("run", ["sh", "-c", (f"set -e; rm -rf -- {q(part)} {q(rel)}; "
+    # The big files' destination must not depend on the cwd (the copy runs in
+    # the source); an absolute path needs no `cd && pwd` to find it.
+    dst, find_dst = (q(part), "") if part.startswith("/") else \
+        ('"$dst"', f"dst=$(cd -- {q(part)} && pwd) && ")
+    fast = (f"cp -a --attributes-only -- {q(source)} {q(part)} && {find_dst}cd -- {q(source)} && "
+            f"find . -type f -size -1024k -exec cp -a --no-preserve=links --parents -t {dst} -- {{}} + && "
+            f"find . -type f -size +1023k -print0 | xargs -0r -n1 -P4 sh -c {q(_COPY_BIG)} {dst}")
+    leftovers = " || ".join(f"[ -e {q(p)} ] || [ -L {q(p)} ]" for p in (part, rel))
+    return Op("run", ["sh", "-c", (f"set -e; if {leftovers}; then rm -rf -- {q(part)} {q(rel)}; fi; "
                                   f"( {fast} ) 2>/dev/null || {{ rm -rf -- {q(part)}; cp -a -- {q(source)} {q(part)}; }}; "
                                   f"mv -- {q(part)} {q(rel)}")])
 
