@@ -15,6 +15,7 @@ import posixpath
 import shlex
 import stat
 import threading
+import time
 
 from .base import Cancelled, ConnectionLost, TransferError
 from .streams import temp_name
@@ -75,8 +76,10 @@ def upload(connector, local_path: str, remote_path: str, progress=None, cancel=N
     if dest.endswith("/") or _is_dir(sftp, dest):
         dest = posixpath.join(dest, os.path.basename(local))
     parent = posixpath.dirname(dest) or "."
+    started = time.perf_counter()
     if not _is_dir(sftp, parent):
         raise TransferError(f"put: {host}: no such directory: {parent}")
+    rtt = time.perf_counter() - started
     tmp = temp_name(dest, posixpath.join, posixpath.split)
     total = os.path.getsize(local)
     # An expected digest (the caller hashed the file already) is what the
@@ -84,7 +87,7 @@ def upload(connector, local_path: str, remote_path: str, progress=None, cancel=N
     digest = hashlib.sha256() if expect is None else None
     try:
         _write_pipelined(sftp, local, tmp, total, digest, progress,
-                         _checker(connector, "put", cancel))
+                         _checker(connector, "put", cancel), rtt=rtt)
         sftp.chmod(tmp, stat.S_IMODE(os.stat(local).st_mode))
         theirs = remote_sha256(connector, tmp)
         mine = digest.hexdigest() if digest is not None else expect.lower()
@@ -125,10 +128,10 @@ def _checker(connector, verb: str, cancel):
 
 
 def _write_pipelined(sftp, local: str, tmp: str, total: int, digest, progress,
-                     check=lambda: None) -> None:
-    """Many large write requests in flight (as many as the round trip of the
-    open needs: :func:`upload_depth`); acks read only when the window is full."""
-    import time
+                     check=lambda: None, rtt: float = math.inf) -> None:
+    """Many large write requests in flight (as many as the round trip needs:
+    :func:`upload_depth` of the shorter of ``rtt`` and the open's); acks read
+    only when the window is full."""
     from collections import deque
 
     from paramiko.sftp import CMD_STATUS, CMD_WRITE, int64
@@ -137,7 +140,7 @@ def _write_pipelined(sftp, local: str, tmp: str, total: int, digest, progress,
     done = 0
     started = time.perf_counter()
     handle_file = sftp.open(tmp, "wb")
-    depth = upload_depth(time.perf_counter() - started)
+    depth = upload_depth(min(rtt, time.perf_counter() - started))
     try:
         handle = handle_file.handle
         pending: deque = deque()
