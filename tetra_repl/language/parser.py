@@ -1,9 +1,11 @@
 """Parse tetra source text into :mod:`tetra_repl.language.ast` statements.
 
 The grammar is ``grammar/tetra.lark`` (shipped as ``tetra_repl.grammar``),
-compiled once per process with LALR (see :mod:`._lark`, the only module
-importing lark).  This module holds what needs no lark: word classification,
-error messages, and the entry point :func:`parse`.
+compiled with LALR by lark (:mod:`._lark`, the only module importing lark).
+Lines are parsed by :mod:`._driver` over lark's table, cached as JSON: a
+process that finds the cache never imports lark; a syntax error is re-parsed
+by lark so that its message is lark's.  This module holds what needs no
+lark: word classification, error messages, and the entry point :func:`parse`.
 """
 
 from __future__ import annotations
@@ -50,7 +52,20 @@ _DQ_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "$": "$"}
 
 @lru_cache(maxsize=1)
 def _parser():
-    # lark costs tens of ms to import: only when a line is parsed
+    """The table driver: from the cache, else compiled by lark (and cached)."""
+    from . import _driver
+
+    grammar = _driver.grammar_text()
+    found = _driver.load(grammar)
+    if found is not None:
+        return found
+    from . import _lark  # lark costs tens of ms to import: only when no table is cached
+
+    return _lark.driver(_lark_parser(), grammar)
+
+
+@lru_cache(maxsize=1)
+def _lark_parser():
     from . import _lark
 
     return _lark.build()
@@ -62,11 +77,18 @@ def parse(text: str, *, first_line: int = 1) -> list[Statement]:
     >>> parse("echo hi; @web uptime &")[1].background
     True
     """
+    from ._driver import NoParse
+
     parser = _parser()
     _state.text = text
     _state.first_line = first_line
+    if parser is not None:
+        try:
+            return parser.parse(text)
+        except NoParse:
+            pass  # a syntax error: lark parses it again to describe it
     try:
-        return parser.parse(text)
+        return _lark_parser().parse(text)
     except ParseError:
         raise
     except Exception as exc:
@@ -125,7 +147,7 @@ def _from_lark(exc, text: str, first_line: int) -> ParseError:
     else:
         message = f"unexpected {_FRIENDLY.get(token.type, token.type) if token else 'input'}"
         if token is not None and token.type in ("WORD", "WORDS"):
-            from ._lark import _WORD
+            from ._driver import _WORD
 
             first = _WORD.match(token.value)
             message = f"unexpected word {first.group() if first else token.value}"
