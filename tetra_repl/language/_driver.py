@@ -204,6 +204,8 @@ def cache_dir() -> str | None:
     """The user's own cache dir, never a shared /tmp (lark's pickled tables are
     kept there too, and loading a pickle someone else planted would run their code)."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    if not os.path.isabs(base):  # no home directory: no cache rather than one in the cwd
+        return None
     folder = os.path.join(base, "tetra")
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
