@@ -10,7 +10,8 @@ from pathlib import Path
 
 
 def artifact(path: Path, version: str) -> Path:
-    """A .tar.gz whose index.html says ``version``."""
+    """A .tar.gz whose index.html says ``version`` (its directory made if needed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     data = version.encode()
     with tarfile.open(path, "w:gz") as tar:
         info = tarfile.TarInfo("index.html")
@@ -33,7 +34,8 @@ def served(deploy_path: Path) -> str:
 
 def releases(deploy_path: Path) -> list[str]:
     d = deploy_path / "releases"
-    return sorted(p.name for p in d.iterdir() if p.is_dir()) if d.is_dir() else []
+    return sorted(p.name for p in d.iterdir() if p.is_dir() and not p.is_symlink()) \
+        if d.is_dir() else []
 
 
 def txn_state(state_dir: Path, txn_id: str) -> dict:

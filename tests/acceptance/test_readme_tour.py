@@ -11,14 +11,12 @@ process a test starts is stopped at its end (`tsm delete all` included).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pwd
 import re
 import subprocess
 import sys
-import tarfile
 import textwrap
 import time
 from pathlib import Path
@@ -26,6 +24,7 @@ from pathlib import Path
 import pexpect
 import psutil
 import pytest
+from deploy_helpers import artifact
 from sshd import free_port
 from tetra_testing import TETRA, install_plugin
 
@@ -153,17 +152,6 @@ def tetra_c(env, tmp_path):
                               timeout=60, cwd=str(cwd or tmp_path), env=run_env)
 
     return go
-
-
-def artifact(path: Path, version: str) -> Path:
-    """A .tar.gz with an index.html saying ``version`` (the tour's build/api-v2.1.0.tar.gz)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data = version.encode()
-    with tarfile.open(path, "w:gz") as tar:
-        info = tarfile.TarInfo("index.html")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return path
 
 
 def alive_with(marker: str) -> list[psutil.Process]:

@@ -24,6 +24,9 @@ import time
 from pathlib import Path
 
 import pytest
+from deploy_helpers import current as current_of
+from deploy_helpers import releases as release_dirs
+from deploy_helpers import served
 from sshd import ssh_keys, sshd  # noqa: F401  (fixtures)
 from tetra_testing import TETRA, kill_tree, wait_for
 
@@ -68,24 +71,6 @@ def failed(r: subprocess.CompletedProcess, code: int | None = 1) -> str:
         assert r.returncode == code, f"rc={r.returncode}\n{r.stdout}\n{r.stderr}"
     no_traceback(r)
     return r.stdout + r.stderr
-
-
-def current_of(root: Path) -> str | None:
-    link = root / "current"
-    if not os.path.islink(link):
-        return None
-    return Path(os.readlink(link)).name
-
-
-def served(root: Path) -> str:
-    return (root / "current" / "index.html").read_text()
-
-
-def release_dirs(root: Path) -> list[str]:
-    d = root / "releases"
-    if not d.is_dir():
-        return []
-    return sorted(p.name for p in d.iterdir() if p.is_dir() and not p.is_symlink())
 
 
 def txn_ls(tetra, *extra) -> list[dict]:
