@@ -382,7 +382,8 @@ def ports(ctx, args):
         m = metas.get(name, {})
         alive = bool(m) and control.process_alive(m)
         items.append({"name": name, "port": port, "id": m.get("tsm_id"), "status": m.get("status"),
-                      "listening": alive and control.port_open(port)})
+                      "listening": alive and control.port_open(port)
+                      and control.held_by(port, m.get("pid")) is not False})
     if _json(ctx, args):
         ctx.out(json.dumps(items, indent=2))
     elif not items:

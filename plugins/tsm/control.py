@@ -110,6 +110,24 @@ def listeners() -> dict[int, int]:
             if c.status == psutil.CONN_LISTEN and c.laddr and c.pid}
 
 
+def held_by(port: int, pid: int | None) -> bool | None:
+    """Whether the socket listening on ``port`` is ``pid``'s or one of its
+    descendants' (a server started by a wrapper); None when nothing listens
+    or /proc cannot tell.  The common case reads /proc only: no psutil."""
+    inodes = procfs.listening_inodes(port)
+    if not inodes or not pid:
+        return None
+    if procfs.holds_socket(pid, inodes):
+        return True
+    import psutil
+
+    try:
+        return any(procfs.holds_socket(child.pid, inodes)
+                   for child in psutil.Process(pid).children(recursive=True))
+    except psutil.Error:
+        return False
+
+
 def port_holder(port: int, found: dict[int, int] | None = None) -> str | None:
     """``pid P (command)`` of the process listening on ``port``, via psutil."""
     import psutil
@@ -158,6 +176,10 @@ def wait_started(store, name: str, port: int | None, timeout: float) -> StartRes
         if restarts_before is None and meta:
             restarts_before = int(meta.get("restarts") or 0)
         if status == "online" and process_alive(meta):
+            if port and port_open(port) and held_by(port, meta.get("pid")) is False:
+                # it came up while this process started: ours cannot have it
+                return StartResult(False, meta, f"port {port} is held by "
+                                   f"{port_holder(port) or 'another process'}, not by {name}")
             if not port or port_open(port):
                 return StartResult(True, meta)
         elif is_final(meta):

@@ -90,25 +90,13 @@ def _examine_ports(store: Store, metas: list[dict]) -> list[dict]:
         port = m.get("port")
         if not port or not control.process_alive(m) or not control.port_open(port):
             continue
+        if control.held_by(port, m["pid"]) is not False:
+            continue
         found = control.listeners() if found is None else found
-        holder = control.port_holder(port, found)
-        if holder and not _holder_is(m["pid"], holder):
-            out.append(_finding("port_conflict", m["name"], f"port {port} is held by {holder}, "
-                                f"not by {m['name']} (pid {m['pid']})", None))
+        holder = control.port_holder(port, found) or "another process"
+        out.append(_finding("port_conflict", m["name"], f"port {port} is held by {holder}, "
+                            f"not by {m['name']} (pid {m['pid']})", None))
     return out
-
-
-def _holder_is(pid: int, holder: str) -> bool:
-    """Whether the listener ``holder`` ("pid P (cmd)") is ``pid`` or one of its children."""
-    import psutil
-
-    try:
-        holder_pid = int(holder.split()[1])
-        if holder_pid == pid:
-            return True
-        return holder_pid in {c.pid for c in psutil.Process(pid).children(recursive=True)}
-    except (psutil.Error, ValueError, IndexError):
-        return False
 
 
 def repair(store: Store, findings: list[dict], publish) -> list[dict]:

@@ -84,3 +84,42 @@ def pgid(pid: int) -> int | None:
     """The process group of ``pid`` (None if there is no such process)."""
     fields = stat(pid)
     return None if fields is None else int(fields[2])
+
+
+_LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's "st" column
+
+
+def listening_inodes(port: int) -> set[int] | None:
+    """Socket inodes listening on TCP ``port`` (any address, IPv4 or IPv6), from
+    /proc/net/tcp{,6}: every user's sockets are listed there.  None without /proc."""
+    found: set[int] = set()
+    seen = False
+    suffix = f":{port:04X}"
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as f:
+                next(f, None)  # the header
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 9 and fields[3] == _LISTEN and fields[1].endswith(suffix):
+                        found.add(int(fields[9]))
+            seen = True
+        except (OSError, ValueError):
+            continue
+    return found if seen else None
+
+
+def holds_socket(pid: int, inodes: set[int]) -> bool:
+    """Whether one of ``pid``'s open files is one of the sockets ``inodes``."""
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    try:
+        fds = os.listdir(f"/proc/{int(pid)}/fd")
+    except (OSError, ValueError):
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
+                return True
+        except OSError:
+            continue
+    return False

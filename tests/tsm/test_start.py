@@ -85,6 +85,46 @@ def test_a_port_held_outside_tsm_names_that_process(tsm, port):
     assert f"port {port} is already in use by pid {os.getpid()}" in result.stderr
 
 
+def test_a_port_taken_by_another_process_while_starting_is_a_conflict_not_a_start(
+        tsm, port, tmp_path):
+    """The port accepting is not enough: the listener must be the managed
+    process (or its child).  Here a server outside tsm takes the port while
+    `sleep` (which never listens) is starting."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "late.py"
+    script.write_text("import socket, sys, time\n"
+                      "s = socket.socket()\n"
+                      "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+                      "time.sleep(0.5)\n"
+                      f"s.bind(('127.0.0.1', {port}))\n"
+                      "s.listen()\n"
+                      "time.sleep(60)\n")
+    other = subprocess.Popen([sys.executable, str(script)])
+    try:
+        result = tsm("start", "--name", "late", "--port", str(port), "--timeout", "10", "--",
+                     "sleep", "30.77", check=False)
+        assert result.returncode == 1, result.stdout
+        assert (f"port {port} is held by pid {other.pid}" in result.stderr
+                and f"not by late-{port}" in result.stderr), result.stderr
+        meta = tsm.meta(f"late-{port}")
+        assert meta["status"] == "errored"
+        assert not [p for p in psutil.process_iter(["cmdline"])
+                    if p.info["cmdline"] == ["sleep", "30.77"]]  # stopped, not left running
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_server_started_by_a_wrapper_counts_as_the_process_listening(tsm, port):
+    result = tsm("start", "--name", "wrap", "--port", str(port), "--", "sh", "-c",
+                 f"{PY} -m http.server {port} --bind 127.0.0.1; echo ended")
+    assert f"started wrap-{port}" in result.stdout
+    listing = json.loads(tsm("ports", "--json").stdout)
+    assert [(i["name"], i["listening"]) for i in listing] == [(f"wrap-{port}", True)]
+
+
 def test_stderr_tail_explains_a_process_that_dies_at_start(tsm):
     result = tsm("start", "--name", "dies", "--restart", "no", "--", PY, "-c",
                  "import sys\nfor i in range(30): print('oops', i, file=sys.stderr)\nsys.exit(2)",
