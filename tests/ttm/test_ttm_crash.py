@@ -57,6 +57,8 @@ def test_a_crash_at_any_point_leaves_a_recoverable_transaction(tetra, tetra_dir,
     assert tetra("txn", "verify", txn_id).returncode == 0
     from tetra_repl.ttm import log
     assert log.render(log.replay(events(tetra_dir, txn_id))) == rebuilt
+    if point.startswith("append.torn"):  # the old version: no part of the torn write is kept
+        assert json.loads(rebuilt)["version"] == int(point.split("@")[1]) - 1
 
     s = state(tetra_dir, txn_id)
     if s["stage"] not in ("DONE", "FAIL"):
@@ -100,3 +102,28 @@ def _wait_for(cond, timeout=30.0):
     while not cond():
         assert time.monotonic() < deadline, "condition never became true"
         time.sleep(0.05)
+
+
+def test_a_log_that_ends_inside_a_write_is_an_unacknowledged_append(tetra, tetra_dir, tmp_path):
+    """A write of several events is whole or absent: cut after its first line
+    (no torn bytes at all), the log is reported, and rebuild drops the rest of
+    that write, back to the version before it."""
+    art = tmp_path / "a.txt"
+    art.write_text("artifact")
+    assert tetra("-c", FLOW.format(art=art)).returncode == 0
+    [txn_id] = all_ids(tetra_dir)
+    log_file = txn_dir(tetra_dir, txn_id) / "events.ndjson"
+    lines = log_file.read_bytes().splitlines(keepends=True)
+    evs = [json.loads(line) for line in lines]
+    # the resolve write: several events of one version
+    version = next(e["version"] for e in evs if e["type"] == "tes_plan")
+    first = next(i for i, e in enumerate(evs) if e["version"] == version)
+    assert evs[first]["more"] > 0
+    log_file.write_bytes(b"".join(lines[:first + 1]))
+    verify = tetra("txn", "verify", txn_id)
+    assert verify.returncode == 1 and "ends inside a write" in verify.stdout + verify.stderr
+    assert tetra("-c", f"txn fail {txn_id} 'x'").returncode == 1  # never silently accepted
+    assert tetra("txn", "rebuild", txn_id).returncode == 0
+    s = state(tetra_dir, txn_id)
+    assert s["version"] == version - 1 and s["tes_plan"] is None
+    assert tetra("txn", "verify", txn_id).returncode == 0

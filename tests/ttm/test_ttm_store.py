@@ -53,8 +53,11 @@ def test_a_whole_lifecycle_leaves_the_layout_state_and_log_of_the_spec(tetra, te
     versions = [e["version"] for e in evs]  # one per write; a batch shares one
     assert versions[0] == 1 and all(b - a in (0, 1) for a, b in zip(versions, versions[1:]))
     assert s["version"] == versions[-1] and s["seq"] == len(evs)
-    for e in evs:
-        assert set(e) == {"seq", "ts", "type", "stage", "actor", "data", "version"}
+    for e in evs:  # "more": in a write of several events, how many of them follow
+        assert set(e) - {"more"} == {"seq", "ts", "type", "stage", "actor", "data", "version"}
+        same_write = [x for x in evs if x["version"] == e["version"]]
+        assert e.get("more", 0) == (len(same_write) - 1 - same_write.index(e)
+                                    if len(same_write) > 1 else 0)
         assert re.fullmatch(r".+@.+:\d+", e["actor"])
     types = [e["type"] for e in evs]
     for t in ("txn_start", "stage_changed", "evidence_added", "tes_resolved", "lock_acquired",

@@ -4,7 +4,9 @@
 ``render(replay(events))``, so ``txn rebuild`` can recompute it byte for byte
 and ``txn show --at TIME`` can replay a prefix.  Each event carries the
 ``version`` of the write that appended it: one write may append several
-events (a batch), and ``version`` counts writes.  Everything in the state is
+events (a batch), and ``version`` counts writes; the events of a batch also
+carry ``more`` (how many of the batch follow), so a crash that leaves part
+of a batch on disk is seen as the torn append it is.  Everything in the state is
 derived from event fields alone (``updated_at`` is the last event's ``ts``,
 ``duration_s`` is computed from timestamps) — never from the clock at replay.
 """
@@ -70,44 +72,70 @@ def read_events(path: str | os.PathLike, *, name: str = "") -> list[dict]:
 
 
 def parse_events(data: bytes, *, name: str) -> list[dict]:
-    """Parse the bytes of a log (see :func:`read_events`)."""
+    """Parse the bytes of a log (see :func:`read_events`).
+
+    A write of several events (one version) is acknowledged only whole: each
+    of its events carries ``more``, the count still to come in that write.
+    A log that ends inside a write (a torn last line, or a last event with
+    ``more``) ends with an append that never completed: ``good_bytes`` is the
+    end of the last complete write, whatever number of lines that drops."""
     if not data:
         return []
     body, _, tail = data.rpartition(b"\n")
-    if tail:  # no newline after the last line: its append never completed
-        lineno = body.count(b"\n") + (2 if body else 1)
-        raise LogCorrupt(f"{name}: events.ndjson line {lineno} is truncated "
-                         f"({len(tail)} bytes, no newline): a crash interrupted an append",
-                         torn_tail=True, good_bytes=len(body) + 1 if body else 0,
-                         hint=f"'txn rebuild {Path(name).name}' drops the unacknowledged line")
     try:
         # One parse for the whole log is ~3x faster than a loads() per line.
-        events = json.loads(b"[" + body.replace(b"\n", b",") + b"]")
+        events = json.loads(b"[" + body.replace(b"\n", b",") + b"]") if body else []
+        bad_last = False
     except ValueError:
-        events = _parse_lines(body, name)
+        events, bad_last = _parse_lines(body, name)
     for i, event in enumerate(events, 1):
         if not isinstance(event, dict) or event.get("seq") != i:
             got = event.get("seq") if isinstance(event, dict) else None
             raise LogCorrupt(f"{name}: events.ndjson line {i}: expected seq {i}, found {got!r}",
                              hint="the log was edited or lines were lost; it cannot be trusted")
-    return events
+    if not (tail or bad_last or (events and events[-1].get("more"))):
+        return events
+    keep = _complete_writes(events)
+    lines = body.split(b"\n") if body else []
+    good = sum(len(line) + 1 for line in lines[:keep])
+    if tail or bad_last:
+        lineno = len(lines) + (1 if tail else 0)
+        what = (f"line {lineno} is truncated ({len(tail)} bytes, no newline)" if tail
+                else f"line {lineno} is not valid JSON")
+    else:
+        what = f"ends inside a write (event {len(events)} says {events[-1]['more']} more follow)"
+    dropped = len(events) - keep + 1 if (tail or bad_last) else len(events) - keep
+    raise LogCorrupt(f"{name}: events.ndjson {what}: a crash interrupted an append",
+                     torn_tail=True, good_bytes=good,
+                     hint=f"'txn rebuild {Path(name).name}' drops the unacknowledged "
+                          + ("line" if dropped == 1 else f"{dropped} lines of that write"))
 
 
-def _parse_lines(body: bytes, name: str) -> list[dict]:
+def _complete_writes(events: list[dict]) -> int:
+    """How many of ``events`` (complete lines before a torn end) belong to
+    complete writes: a last write whose events say more follow is cut off."""
+    keep = len(events)
+    if keep and events[-1].get("more"):
+        version = events[-1].get("version")
+        while keep and events[keep - 1].get("version") == version:
+            keep -= 1
+    return keep
+
+
+def _parse_lines(body: bytes, name: str) -> tuple[list[dict], bool]:
+    """Each line parsed; a last line that does not parse is a torn append
+    (``(events before it, True)``), any other one damage."""
     events = []
     lines = body.split(b"\n")
     for i, line in enumerate(lines, 1):
         try:
             events.append(json.loads(line))
         except ValueError:
-            last = i == len(lines)
-            good = len(b"\n".join(lines[:i - 1])) + (1 if i > 1 else 0)
-            raise LogCorrupt(f"{name}: events.ndjson line {i} is not valid JSON"
-                             + (" (a torn append)" if last else ""),
-                             torn_tail=last, good_bytes=good,
-                             hint=(f"'txn rebuild {Path(name).name}' drops the unacknowledged line"
-                                   if last else "the log was damaged; it cannot be trusted")) from None
-    return events
+            if i == len(lines):
+                return events, True
+            raise LogCorrupt(f"{name}: events.ndjson line {i} is not valid JSON",
+                             hint="the log was damaged; it cannot be trusted") from None
+    return events, False
 
 
 def tail(path: str | os.PathLike) -> tuple[int, int]:
@@ -126,14 +154,19 @@ def tail(path: str | os.PathLike) -> tuple[int, int]:
             if not data.endswith(b"\n"):
                 raise LogCorrupt(f"{name}: events.ndjson ends in a truncated line: a crash "
                                  "interrupted an append", torn_tail=True,
-                                 hint=f"'txn rebuild {name}' drops the unacknowledged line")
+                                 hint=f"'txn rebuild {name}' drops the unacknowledged append")
             lines = data[:-1].split(b"\n")
             if len(lines) > 1 or start == 0:
                 try:
                     last = json.loads(lines[-1])
-                    return int(last["seq"]), int(last.get("version", last["seq"]))
+                    seq, version = int(last["seq"]), int(last.get("version", last["seq"]))
                 except (ValueError, KeyError, TypeError):
                     raise LogCorrupt(f"{name}: events.ndjson last line is not a valid event") from None
+                if last.get("more"):
+                    raise LogCorrupt(f"{name}: events.ndjson ends inside a write: a crash "
+                                     "interrupted an append", torn_tail=True,
+                                     hint=f"'txn rebuild {name}' drops the unacknowledged append")
+                return seq, version
             chunk *= 4
 
 

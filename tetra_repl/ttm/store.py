@@ -291,6 +291,8 @@ class Transaction:
             version, seq, events = state["version"] + 1, state["seq"], []
             for kind, data, to_stage in items:
                 events.append(self._event(new_state, kind, dict(data or {}), to_stage, seq + 1, version))
+                if len(items) > 1:  # the write is whole only with its last event (log.py)
+                    events[-1]["more"] = len(items) - len(events)
                 seq += 1
                 log.apply(new_state, events[-1])
             text = "\n".join(log.encode(e) for e in events)
