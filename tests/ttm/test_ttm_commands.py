@@ -253,3 +253,23 @@ def test_evidence_copies_are_exact_at_every_size_around_the_copy_chunks(tetra, t
     for e, f in zip(evidence, files):
         copy = (txn_dir(tetra_dir, txn_id) / e["file"]).read_bytes()
         assert copy == f.read_bytes() and hashlib.sha256(copy).hexdigest() == e["sha256"]
+
+
+def test_an_active_link_pointing_outside_the_txns_directory_is_not_followed(tetra, tetra_dir, tmp_path):
+    """`active` names a transaction of its own directory; one edited to point
+    elsewhere is no active transaction, and nothing is written there."""
+    txn_id = new(tetra)
+    victim = tmp_path / "outside" / "victim"
+    victim.mkdir(parents=True)
+    for name in ("state.json", "events.ndjson"):
+        (victim / name).write_bytes((txn_dir(tetra_dir, txn_id) / name).read_bytes())
+    before = (victim / "events.ndjson").read_bytes()
+    link = tetra_dir / "ttm" / "txns" / "active"
+    for target in (str(victim), "../../outside", "/etc"):
+        link.unlink()
+        os.symlink(target, link)
+        r = tetra("-c", 'txn fail "pwn"')
+        assert r.returncode == 1 and "no active transaction" in r.stderr, r.stderr
+    assert (victim / "events.ndjson").read_bytes() == before
+    assert not (victim / ".write.lock").exists()
+    assert state(tetra_dir, txn_id)["stage"] == "NEW"

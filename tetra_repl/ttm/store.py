@@ -146,7 +146,7 @@ class Store:
 
     def open(self, txn_id: str) -> "Transaction":
         """The transaction with this id, in whichever module holds it."""
-        if "/" in txn_id or txn_id in ("", ".", "..", "active"):
+        if not _plain_id(txn_id):
             raise TxnNotFound(f"no transaction {txn_id!r}")
         for module in self.modules():
             path = self.txns_dir(module) / txn_id
@@ -194,9 +194,19 @@ class Store:
                 target = os.readlink(link)
             except OSError:
                 continue
-            if (link.parent / target).is_dir() and (best is None or mtime > best[0]):
-                best = (mtime, link.parent / target)
+            path = link.parent / target
+            # only a transaction of this directory: a link edited to point
+            # elsewhere (../.., /etc) must not become where writes go
+            if not _plain_id(target) or path.is_symlink() or not path.is_dir():
+                continue
+            if best is None or mtime > best[0]:
+                best = (mtime, path)
         return Transaction(self, best[1]) if best else None
+
+
+def _plain_id(txn_id: str) -> bool:
+    """Whether ``txn_id`` can only name an entry of a txns directory."""
+    return "/" not in txn_id and txn_id not in ("", ".", "..", "active")
 
 
 class Transaction:
