@@ -51,11 +51,28 @@ class ParseError(UsageError):
     def render(self) -> str:
         out = f"parse error at {self.line}:{self.column}: {self.message}"
         if self.source_line:
-            caret = " " * (self.column - 1) + "^"
+            caret = _caret_padding(self.source_line, self.column) + "^"
             out += f"\n  {self.source_line}\n  {caret}"
         if self.hint:
             out += f"\n  hint: {self.hint}"
         return out
+
+
+def _caret_padding(line: str, column: int) -> str:
+    """What goes before the caret so it lands under ``line``'s ``column`` (1-based,
+    in characters) on a terminal: the line's own tabs, so both expand alike, and two
+    cells for an East Asian wide or fullwidth character."""
+    import unicodedata  # only when an error is shown
+
+    cells = []
+    for ch in line[:column - 1]:
+        if ch == "\t":
+            cells.append("\t")
+        elif unicodedata.east_asian_width(ch) in ("W", "F"):
+            cells.append("  ")
+        else:
+            cells.append(" ")
+    return "".join(cells) + " " * max(0, column - 1 - len(line))
 
 
 class CommandError(TetraError):

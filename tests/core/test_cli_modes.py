@@ -65,6 +65,26 @@ def test_parse_error_exits_2_with_position_and_caret(tetra):
     assert lines[2] == "  " + " " * 16 + "^"
 
 
+
+def test_the_caret_keeps_the_source_lines_tabs_so_both_expand_alike(tetra, tmp_path):
+    script = tmp_path / "s.tetra"
+    script.write_text('echo a\n\techo "x\n')
+    r = tetra(str(script))
+    assert r.returncode == 2
+    lines = r.stderr.splitlines()
+    assert lines[0] == "tetra: parse error at 2:7: unterminated string"  # characters, not cells
+    assert lines[1] == '  \techo "x'
+    assert lines[2] == "  \t     ^"
+
+
+def test_the_caret_counts_two_cells_for_a_wide_character(tetra):
+    r = tetra("-c", 'echo 日本語 "x')
+    assert r.returncode == 2
+    lines = r.stderr.splitlines()
+    assert lines[0] == "tetra: parse error at 1:10: unterminated string"
+    assert lines[1] == '  echo 日本語 "x'
+    assert lines[2] == "  " + " " * 5 + " " * 6 + " " + "^"
+
 def test_parse_error_anywhere_runs_nothing(tetra):
     r = tetra("-c", "echo first\necho 'unterminated")
     assert r.returncode == 2
