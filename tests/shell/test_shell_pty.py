@@ -240,6 +240,20 @@ def test_an_open_quote_continues_on_the_next_line(shell):
     expect(child, "one\r\ntwo")
 
 
+
+def test_ctrl_d_in_an_open_quote_drops_the_statement_and_keeps_the_shell(shell):
+    """As bash: end of input inside a quote cannot finish the statement."""
+    child = shell()
+    child.send("echo 'never" + 'printed\r')
+    expect(child, "…")  # the continuation line
+    child.send("\x04")
+    expect(child, "unterminated input discarded")
+    expect(child, PROMPT)
+    run(child, 'echo still"here"', "stillhere")
+    assert "neverprinted" not in child.before
+    child.send("\x04")
+    assert exit_status(child) == 0
+
 def test_second_ctrl_d_ends_a_background_command_on_a_target(shell):
     import psutil
 

@@ -9,7 +9,7 @@ import pytest
 from tetra_repl.env import Environment
 from tetra_repl.plugin import Plugin
 from tetra_repl.session import Session
-from tetra_repl.shell.keys import is_incomplete
+from tetra_repl.shell.keys import is_incomplete, is_unfinished_at_eof
 from tetra_repl.shell.toolbar import HINT, job_summary, prompt_text, redraw_on_events, toolbar_text
 
 
@@ -73,3 +73,15 @@ def test_bus_events_redraw_the_running_prompt(session):
 ])
 def test_an_open_quote_or_trailing_backslash_continues_the_line(text, incomplete):
     assert is_incomplete(text) is incomplete
+
+
+@pytest.mark.parametrize("text, at_end, line, drops", [
+    ("echo 'x\n", True, "", True),            # Ctrl-D on the empty continuation line
+    ("echo 'x\ny", True, "y", True),          # still inside the quote
+    ("echo 'x\ny'", True, "y'", False),       # finished: Ctrl-D is delete-char as ever
+    ("echo 'x", True, "echo 'x", False),       # one line: as bash, Ctrl-D does nothing
+    ("echo 'x\n", False, "echo 'x", False),   # cursor moved back up
+    ("", True, "", False),                     # the empty prompt: EOFError, exits
+])
+def test_ctrl_d_drops_only_an_unfinished_multiline_statement(text, at_end, line, drops):
+    assert is_unfinished_at_eof(text, at_end, line) is drops

@@ -3,6 +3,10 @@
 Defaults kept on purpose: Tab completes, Ctrl-R searches history backwards,
 Right/Ctrl-E accept the grey auto-suggestion, Ctrl-C abandons the line (the
 loop catches the KeyboardInterrupt), Ctrl-D on an empty line raises EOFError.
+
+Added: Ctrl-D at the end of an unfinished multi-line statement (an empty
+continuation line, or an open quote) raises :class:`UnfinishedInput`: the
+statement is dropped with a note, as bash does, and the shell stays.
 """
 
 from __future__ import annotations
@@ -29,6 +33,21 @@ def is_incomplete(text: str) -> bool:
     return False
 
 
+class UnfinishedInput(Exception):
+    """Ctrl-D ended a statement that was not finished; ``text`` is what was typed."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.text = text
+
+
+def is_unfinished_at_eof(text: str, cursor_at_end: bool, current_line: str) -> bool:
+    """Ctrl-D would otherwise do nothing here: the cursor ends a multi-line
+    statement that is on an empty continuation line or still inside a quote."""
+    return (cursor_at_end and "\n" in text
+            and (current_line == "" or is_incomplete(text)))
+
+
 def shell_bindings() -> KeyBindings:
     kb = KeyBindings()
 
@@ -42,5 +61,18 @@ def shell_bindings() -> KeyBindings:
     def _continue(event) -> None:
         """An open quote or a trailing backslash: go on on the next line."""
         event.current_buffer.insert_text("\n")
+
+    @Condition
+    def unfinished_at_eof() -> bool:
+        from prompt_toolkit.application import get_app
+
+        doc = get_app().current_buffer.document
+        return is_unfinished_at_eof(doc.text, doc.is_cursor_at_the_end, doc.current_line)
+
+    @kb.add("c-d", filter=unfinished_at_eof)
+    def _drop_unfinished(event) -> None:
+        """Ctrl-D in a continuation: end of input, so the statement cannot finish."""
+        text = event.current_buffer.text
+        event.app.exit(exception=UnfinishedInput(text), style="class:exiting")
 
     return kb

@@ -15,7 +15,7 @@ from prompt_toolkit.styles import Style
 from ..errors import ExitStatus
 from ..session import ExitRequest
 from .completer import TetraCompleter
-from .keys import shell_bindings
+from .keys import UnfinishedInput, shell_bindings
 from .toolbar import prompt_text, redraw_on_events, toolbar_text
 
 # How long Ctrl-D waits for cancelled jobs to wind down before leaving anyway.
@@ -133,6 +133,9 @@ class Shell:
                     text = self._read()
                 except KeyboardInterrupt:
                     continue  # Ctrl-C at the prompt drops the line, never the shell
+                except UnfinishedInput as unfinished:
+                    self._drop(unfinished.text)
+                    continue
                 except EOFError:
                     if self._leave():
                         return 0
@@ -170,6 +173,14 @@ class Shell:
         finally:
             self.proxy.flush()
             env.stdout, env.stderr, sys.stdout, sys.stderr = saved
+
+    def _drop(self, text: str) -> None:
+        """Ctrl-D inside an unfinished statement: like bash, say why and run nothing.
+        The text goes to history, so Up brings it back to finish."""
+        self.prompt.history.append_string(text.rstrip("\n"))
+        self.session.err("tetra: unexpected end of input (Ctrl-D): "
+                         "unterminated input discarded")
+        self.session.last_status = int(ExitStatus.USAGE)
 
     def _leave(self, status: int = 0) -> bool:
         """Ctrl-D or `exit`: True to leave now.  Running jobs: warn once, then cancel."""
