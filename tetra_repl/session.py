@@ -137,7 +137,14 @@ class Session:
             return self.last_status
         failed = 0
         for statement in statements:
-            status = self.run_statement(statement, script=script)
+            try:
+                status = self.run_statement(statement, script=script)
+            except ExitRequest as request:
+                # ``--keep-going``: a plain ``exit`` (or ``exit 0``) after a failed
+                # statement still ends the script with 1; ``exit N`` keeps its N
+                if failed and request.status == 0:
+                    raise ExitRequest(failed) from None
+                raise
             if status != 0:
                 if status == ExitStatus.INTERRUPTED:
                     return status
