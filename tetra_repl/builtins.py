@@ -108,5 +108,7 @@ def wait_(ctx, args):
             raise UsageError(f"wait: no job {args.job}", hint="see 'jobs'")
     if not jobs.wait(job, args.timeout):
         raise CommandError("wait: timed out with jobs still running")
-    targets = [job] if job else jobs.list()
-    return 1 if any(j.status != "done" for j in targets) else 0
+    # like the shell's: the status of the job that failed (the first, when
+    # waiting for all), so a job's 'exit 4' reads as 4 here too
+    failed = [j for j in ([job] if job else jobs.list()) if j.status != "done"]
+    return (failed[0].exit_status or 1) if failed else 0

@@ -76,11 +76,16 @@ class JobManager:
         except BaseException as exc:  # a job must never kill the shell
             job.status, job.exit_status, job.error = "failed", 1, f"{type(exc).__name__}: {exc}"
         finally:
-            job.done.set()
             line = f"[{job.id}] {job.status}: {job.description}"
             if job.error:
-                line += f" ({job.error})"
-            self.session.err(line)
+                line += f" — {job.error}"
+            elif job.status != "done" and job.exit_status:
+                line += f" — exit status {job.exit_status}"
+            try:
+                # said before 'wait' returns: its own report comes after this line
+                self.session.err(line)
+            finally:
+                job.done.set()
             self.session.bus.publish("job.finished", {"id": job.id, "status": job.status})
 
     def list(self) -> list[Job]:

@@ -32,3 +32,31 @@ def test_without_keep_going_the_failure_stops_before_exit(tetra):
     r = tetra("-c", "@local false; exit 0")
     assert r.returncode == 1
     assert r.stderr == "tetra: line 1: exec failed (exit status 1)\n"
+
+
+def test_a_failed_background_job_says_why_and_wait_gives_its_status(tetra):
+    job = '@local sh -c "sleep 0.3; exit 4" &'
+    r = tetra("-c", f"{job}\nwait; echo $?")
+    assert r.returncode == 1
+    assert r.stdout == ""
+    assert r.stderr.splitlines() == [f"[1] started: {job}",
+                                     f"[1] failed: {job} — exit status 4",
+                                     "tetra: line 2: wait failed (exit status 4)"]
+
+
+def test_wait_for_one_job_or_all_returns_a_failed_jobs_own_status(tetra):
+    r = tetra("--keep-going", "-c",
+              "@local sh -c 'exit 4' &\n@local true &\nwait 2; echo $?\nwait 1; echo $?\n"
+              "wait; echo $?")
+    assert r.returncode == 1
+    assert r.stdout == "0\n4\n4\n"
+    assert "[1] failed: @local sh -c 'exit 4' & — exit status 4" in r.stderr.splitlines()
+    assert "[2] done: @local true &" in r.stderr.splitlines()
+    assert "tetra: line 4: wait failed (exit status 4)" in r.stderr
+
+
+def test_a_background_job_that_raises_keeps_its_message(tetra):
+    r = tetra("-c", "wait --timeout 1 9 &\nwait")
+    assert r.returncode == 1
+    assert "[1] failed: wait --timeout 1 9 & — wait: no job 9" in r.stderr.splitlines()
+    assert "tetra: line 2: wait failed (exit status 2)" in r.stderr
