@@ -16,6 +16,8 @@ plugin = Plugin("txn", help="transactions: staged, logged, locked, recoverable")
 plugin.group("txn", "transactions: staged, logged, locked, recoverable")
 
 ID = Param("id", required=False, complete="txn.id", help="transaction id (default: the active one)")
+PARALLEL = Option("--parallel", type="int", metavar="N",
+                  help="at most N hosts at once (default: the target's parallel)")
 WAIT = Option("--wait", type="float", optional_value=True, const=float("inf"), metavar="SECONDS",
               help="wait for a locked host (forever, or SECONDS)")
 
@@ -75,8 +77,17 @@ def txn_ctx(ctx, args):
 
     txn = open_txn(ctx, args.id)
     ev = txn.add_evidence(args.file, args.kind, stage=states.SELECT)  # one write, or none
-    ctx.out(f"$e{ev['n']} = {txn.path / ev['file']}  ({ev['kind']}, {ev['bytes']} bytes, "
+    # $eN names the active transaction's evidence only: another's gets no $eN label
+    label = f"$e{ev['n']} =" if _is_active(ctx, txn) else f"evidence {ev['n']} of {txn.id}:"
+    ctx.out(f"{label} {txn.path / ev['file']}  ({ev['kind']}, {ev['bytes']} bytes, "
             f"sha256 {ev['sha256'][:12]}…)")
+
+
+def _is_active(ctx, txn) -> bool:
+    from tetra_repl.ttm import active
+
+    current = active(ctx.session)
+    return current is not None and current.id == txn.id
 
 
 @plugin.command("txn resolve", help="Resolve the target into the plan (stage ASSEMBLE)",
@@ -91,23 +102,27 @@ def txn_resolve(ctx, args):
 
 @plugin.command("txn exec", help="Run a command on the transaction's hosts (stage EXECUTE)",
                 params=[ID, Param("command", rest=True)],
-                options=[Option("--timeout", type="float", metavar="S"), WAIT],
-                examples=["txn exec -- uptime", "txn exec -- sh -c 'df -h /'"])
+                options=[Option("--timeout", type="float", metavar="S"), PARALLEL, WAIT],
+                examples=["txn exec -- uptime", "txn exec -- sh -c 'df -h /'",
+                          "txn exec --parallel 1 -- systemctl restart api"],
+                description="Runs as 'exec @target' does: at most --parallel (else the "
+                            "target's parallel) hosts at once, then a per-host summary.")
 def txn_exec(ctx, args):
     from .work import run_stage
 
     return run_stage(ctx, open_txn(ctx, args.id), "EXECUTE", args.command, args.timeout,
-                     wait_seconds(args.wait))
+                     wait_seconds(args.wait), args.parallel)
 
 
 @plugin.command("txn validate", help="Check the result (stage VALIDATE); non-zero ends it FAIL",
                 params=[ID, Param("command", rest=True)],
-                options=[Option("--timeout", type="float", metavar="S")],
+                options=[Option("--timeout", type="float", metavar="S"), PARALLEL],
                 examples=["txn validate -- curl -fsS http://127.0.0.1:8080/health"])
 def txn_validate(ctx, args):
     from .work import run_stage
 
-    return run_stage(ctx, open_txn(ctx, args.id), "VALIDATE", args.command, args.timeout, None)
+    return run_stage(ctx, open_txn(ctx, args.id), "VALIDATE", args.command, args.timeout, None,
+                     args.parallel)
 
 
 @plugin.command("txn commit", help="End the transaction DONE (from VALIDATE)", params=[ID])

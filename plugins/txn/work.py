@@ -4,6 +4,7 @@ validate (VALIDATE).  Shared with deploy: :func:`resolve_into`."""
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 from tetra_repl.errors import CommandError, TetraError
 from tetra_repl.ttm import lifecycle, session_leases, states, targets
@@ -35,6 +36,11 @@ def resolve_into(ctx, txn, *, state: dict | None = None):
 
 def hosts_of(ctx, txn, state: dict) -> list:
     """The transaction's hosts with live connectors (re-resolved, filtered to the plan)."""
+    return _resolve_hosts(ctx, txn, state)[1]
+
+
+def _resolve_hosts(ctx, txn, state: dict):
+    """(Resolution, the plan's hosts in it): the resolution also gives ``parallel``."""
     res = targets.resolve(ctx.session, state["target"])
     wanted = set(state["hosts"])
     hosts = [h for h in res.hosts if h.name in wanted]
@@ -42,16 +48,21 @@ def hosts_of(ctx, txn, state: dict) -> list:
     if missing:
         raise CommandError(f"{txn.id}: host(s) {', '.join(sorted(missing))} are no longer in "
                            f"{state['target']}", hint=f"txn fail {txn.id} \"topology changed\"")
-    return hosts
+    return res, hosts
 
 
-def run_stage(ctx, txn, stage: str, command: list[str], timeout, wait) -> int:
-    """``txn exec`` / ``txn validate``: run ``command`` on every host, record it."""
+def run_stage(ctx, txn, stage: str, command: list[str], timeout, wait,
+              parallel: int | None = None) -> int:
+    """``txn exec`` / ``txn validate``: run ``command`` on every host (at most
+    ``parallel`` at once, else the target's setting), record it."""
+    from tetra_plugins.remote.commands import _parallel
+
     leases = session_leases(ctx.session)
     state = txn.state()
     if state["stage"] != stage:
         states.check_transition(txn.id, state["stage"], stage)
-    hosts = hosts_of(ctx, txn, state)
+    res, hosts = _resolve_hosts(ctx, txn, state)
+    at_once = _parallel(ctx, SimpleNamespace(parallel=parallel), res)  # exec's rule and message
     move = [("stage_changed", None, stage)] if state["stage"] != stage else []
     cancel = cancel_event()
     if stage == states.EXECUTE:
@@ -68,7 +79,7 @@ def run_stage(ctx, txn, stage: str, command: list[str], timeout, wait) -> int:
     started = ("exec_started", {"command": command, "hosts": [h.name for h in hosts]}, None)
     with lifecycle.step(txn, f"{stage.lower()}:{n}", before=move, start_with=[started]) as s:
         try:
-            results = fan_out(ctx, hosts, command, timeout, cancel)
+            results = fan_out(ctx, hosts, command, timeout, cancel, parallel=at_once)
         except KeyboardInterrupt:
             # Ctrl-C: the command has been ended on every host; end the
             # transaction as a cancelled job's is (leases released), not
@@ -82,12 +93,10 @@ def run_stage(ctx, txn, stage: str, command: list[str], timeout, wait) -> int:
             s.before_done.append(("validate_passed" if ok else "validate_failed",
                                   {"command": command, "hosts": summary}, None))
         s.result = {"ok": ok}
-    bad = [(n_, r) for n_, r in results.items() if not r.ok]
     if ok:
         return 0
-    name, r = bad[0]
     why = "cancelled" if cancel.is_set() else (
-        f"{' '.join(command)} failed on {name} ({r.error or f'exit {r.exit_status}'})")
+        f"{' '.join(command)} failed on {_failed_hosts(results)}")
     lifecycle.fail(txn, leases, why)
     raise CommandError(f"{txn.id}: {stage} failed: {why}; transaction is FAIL")
 
@@ -104,19 +113,36 @@ def _interrupted(txn, leases, command: list[str], hosts: list[str]) -> None:
         pass  # the log stays valid either way; 'txn fail' ends it later
 
 
-def fan_out(ctx, hosts, command, timeout, cancel) -> dict:
-    """Run on every host at once; output prefixed with the host when several."""
-    from tetra_repl.connectors.base import RunResult
+def _failed_hosts(results: dict) -> str:
+    """Every failed host, those that failed alike together: ``a, c (exit 4), b (exit 1)``."""
+    by_reason: dict[str, list[str]] = {}
+    for name, r in results.items():
+        if not r.ok:
+            by_reason.setdefault(r.error or f"exit {r.exit_status}", []).append(name)
+    return ", ".join(f"{', '.join(names)} ({reason})" for reason, names in by_reason.items())
 
-    prefix = len(hosts) > 1
+
+def fan_out(ctx, hosts, command, timeout, cancel, *, parallel: int = 10) -> dict:
+    """Run on at most ``parallel`` hosts at once, as ``exec @target`` does (its
+    fan-out, notes and per-host summary); output prefixed with the host when several.
+    ``timeout`` None: each host's ``timeout`` setting."""
+    from tetra_plugins.remote.commands import _report_notes, _summary
+    from tetra_repl.connectors import RunResult, fan_out as fan_out_hosts, pool_for
+
+    pool = pool_for(ctx.session)
+    many = len(hosts) > 1
 
     def one(host):
-        out = (lambda line: ctx.out(f"[{host.name}] {line}")) if prefix else ctx.out
-        err = (lambda line: ctx.err(f"[{host.name}] {line}")) if prefix else ctx.err
-        return targets.connector(ctx.session, host).run(command, timeout=timeout, on_stdout=out,
-                                                        on_stderr=err, cancel=cancel)
+        out = (lambda line: ctx.out(f"[{host.name}] {line}")) if many else ctx.out
+        err = (lambda line: ctx.err(f"[{host.name}] {line}")) if many else ctx.err
+        limit = timeout if timeout is not None else host.setting("timeout")
+        return pool.get(host).run(command, timeout=limit, on_stdout=out, on_stderr=err,
+                                  cancel=cancel)
 
-    results = targets.fan_out(hosts, one, cancel=cancel)
+    results = fan_out_hosts(hosts, one, parallel=parallel, cancel=cancel)
+    _report_notes(ctx, pool, hosts)
+    if many and not ctx.json:
+        _summary(ctx, results, max(len(h.name) for h in hosts))
     return {name: value if isinstance(value, RunResult) else
             RunResult(name, None, error=getattr(value, "message", None) or str(value))
             for name, value in results.items()}
