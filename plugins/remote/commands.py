@@ -7,7 +7,8 @@ import os
 import posixpath
 import time
 
-from tetra_repl.connectors import ConnectorError, GroupResult, RunResult, fan_out, pool_for
+from tetra_repl.connectors import GroupResult, RunResult, fan_out, pool_for
+from tetra_repl.connectors.report import at_once, describe, report_notes, summary_lines
 from tetra_repl.connectors.streams import verbatim
 from tetra_repl.errors import CommandError, UsageError
 from tetra_repl.topology import describe_targets, resolve as resolve_plan
@@ -35,15 +36,6 @@ def resolve(ctx, args):
     if args.connect and any(not e["check"]["ok"] for e in plan.levels[7]["hosts"]):
         return 1
     return 0
-
-
-def _parallel(ctx, args, plan) -> int:
-    if args.parallel is not None:
-        if args.parallel < 1:
-            raise UsageError(f"{ctx.spec.name}: --parallel must be at least 1",
-                             hint=f"see 'help {ctx.spec.name}'")
-        return args.parallel
-    return plan.parallel
 
 
 def exec_(ctx, args):
@@ -76,8 +68,8 @@ def exec_(ctx, args):
         return pool.get(host).run(command, timeout=timeout, on_stdout=out, on_stderr=err,
                                   cancel=cancel, capture=quiet)
 
-    results = fan_out(plan.hosts, run_on, parallel=_parallel(ctx, args, plan), cancel=cancel)
-    _report_notes(ctx, pool, plan.hosts)
+    results = fan_out(plan.hosts, run_on, parallel=at_once(ctx.spec.name, args.parallel, plan), cancel=cancel)
+    report_notes(ctx.err, pool, plan.hosts)
     if quiet:
         ctx.out(json.dumps(_json_results(plan, results), indent=2))
         return 0 if results.ok else 1
@@ -89,17 +81,9 @@ def exec_(ctx, args):
         if value.error:
             raise CommandError(f"{host.name}: {value.error}", hint=_hint(value))
         return value.exit_status
-    _summary(ctx, results, width)
+    for line in summary_lines(results, width):
+        ctx.out(line)
     return 0 if results.ok else 1
-
-
-def _report_notes(ctx, pool, hosts) -> None:
-    """Say once what a connection did on the user's behalf (a host key recorded)."""
-    for host in hosts:
-        take_note = getattr(pool.get(host), "take_note", None)  # SSH connectors have notes
-        note = take_note() if take_note is not None else None
-        if note:
-            ctx.err(f"tetra: {host.name}: {note}")
 
 
 def _hint(result: RunResult) -> str | None:
@@ -108,28 +92,6 @@ def _hint(result: RunResult) -> str | None:
     if result.error and "connection lost" in result.error:
         return "the command may still be running on the host"
     return None
-
-
-def _describe(value) -> str:
-    if isinstance(value, ConnectorError):
-        return value.message
-    if isinstance(value, BaseException):
-        return f"{type(value).__name__}: {value}"
-    if isinstance(value, RunResult):
-        if value.error:
-            return value.error
-        return f"exit {value.exit_status}"
-    return str(value)
-
-
-def _summary(ctx, results: GroupResult, width: int) -> None:
-    failed = results.failed
-    ctx.out(f"-- {len(results)} hosts: {len(results) - len(failed)} ok, {len(failed)} failed")
-    for name, value in results.items():
-        status = "FAILED" if GroupResult.is_failure(value) else "ok"
-        took = f"{value.duration_s:6.2f}s" if isinstance(value, RunResult) else ""
-        text = _describe(value).removeprefix(f"{name}: ")
-        ctx.out(f"   {name:<{width}}  {status:<6}  {took:>7}  {text}".rstrip())
 
 
 def _json_results(plan, results: GroupResult) -> dict:
@@ -142,7 +104,7 @@ def _json_results(plan, results: GroupResult) -> dict:
         elif isinstance(value, dict):
             hosts[name] = value
         else:
-            hosts[name] = {"ok": False, "error": _describe(value)}
+            hosts[name] = {"ok": False, "error": describe(value)}
     return {"target": plan.symbol, "ok": results.ok, "hosts": hosts}
 
 
@@ -182,11 +144,11 @@ def transfer(ctx, args, verb: str):
                 "seconds": time.monotonic() - started}
 
     try:
-        results = fan_out(plan.hosts, one, parallel=_parallel(ctx, args, plan), cancel=cancel)
+        results = fan_out(plan.hosts, one, parallel=at_once(ctx.spec.name, args.parallel, plan), cancel=cancel)
     finally:
         if progress:
             progress.finish()
-    _report_notes(ctx, pool, plan.hosts)
+    report_notes(ctx.err, pool, plan.hosts)
     if ctx.json:
         ctx.out(json.dumps(_json_results(plan, results), indent=2))
         return 0 if results.ok else 1
@@ -197,7 +159,7 @@ def transfer(ctx, args, verb: str):
     arrow = "->"  # from where the data came to where it went: LOCAL -> REMOTE, REMOTE -> LOCAL
     for name, value in results.items():
         if isinstance(value, BaseException):
-            ctx.err(f"{name}: {verb} FAILED: {_describe(value).removeprefix(f'{verb}: ').removeprefix(f'{name}: ')}")
+            ctx.err(f"{name}: {verb} FAILED: {describe(value).removeprefix(f'{verb}: ').removeprefix(f'{name}: ')}")
             continue
         rate = value["bytes"] / max(value["seconds"], 1e-6)
         where = args.local if verb == "put" else args.remote

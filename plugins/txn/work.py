@@ -4,7 +4,6 @@ validate (VALIDATE).  Shared with deploy: :func:`resolve_into`."""
 from __future__ import annotations
 
 import threading
-from types import SimpleNamespace
 
 from tetra_repl.errors import CommandError, TetraError
 from tetra_repl.ttm import lifecycle, session_leases, states, targets
@@ -55,14 +54,14 @@ def run_stage(ctx, txn, stage: str, command: list[str], timeout, wait,
               parallel: int | None = None) -> int:
     """``txn exec`` / ``txn validate``: run ``command`` on every host (at most
     ``parallel`` at once, else the target's setting), record it."""
-    from tetra_plugins.remote.commands import _parallel
+    from tetra_repl.connectors.report import at_once
 
     leases = session_leases(ctx.session)
     state = txn.state()
     if state["stage"] != stage:
         states.check_transition(txn.id, state["stage"], stage)
     res, hosts = _resolve_hosts(ctx, txn, state)
-    at_once = _parallel(ctx, SimpleNamespace(parallel=parallel), res)  # exec's rule and message
+    hosts_at_once = at_once(ctx.spec.name, parallel, res)  # exec's rule and message
     move = [("stage_changed", None, stage)] if state["stage"] != stage else []
     cancel = cancel_event()
     if stage == states.EXECUTE:
@@ -79,7 +78,7 @@ def run_stage(ctx, txn, stage: str, command: list[str], timeout, wait,
     started = ("exec_started", {"command": command, "hosts": [h.name for h in hosts]}, None)
     with lifecycle.step(txn, f"{stage.lower()}:{n}", before=move, start_with=[started]) as s:
         try:
-            results = fan_out(ctx, hosts, command, timeout, cancel, parallel=at_once)
+            results = fan_out(ctx, hosts, command, timeout, cancel, parallel=hosts_at_once)
         except KeyboardInterrupt:
             # Ctrl-C: the command has been ended on every host; end the
             # transaction as a cancelled job's is (leases released), not
@@ -126,8 +125,8 @@ def fan_out(ctx, hosts, command, timeout, cancel, *, parallel: int = 10) -> dict
     """Run on at most ``parallel`` hosts at once, as ``exec @target`` does (its
     fan-out, notes and per-host summary); output prefixed with the host when several.
     ``timeout`` None: each host's ``timeout`` setting."""
-    from tetra_plugins.remote.commands import _report_notes, _summary
     from tetra_repl.connectors import RunResult, fan_out as fan_out_hosts, pool_for
+    from tetra_repl.connectors.report import report_notes, summary_lines
 
     pool = pool_for(ctx.session)
     many = len(hosts) > 1
@@ -140,9 +139,10 @@ def fan_out(ctx, hosts, command, timeout, cancel, *, parallel: int = 10) -> dict
                                   cancel=cancel)
 
     results = fan_out_hosts(hosts, one, parallel=parallel, cancel=cancel)
-    _report_notes(ctx, pool, hosts)
+    report_notes(ctx.err, pool, hosts)
     if many and not ctx.json:
-        _summary(ctx, results, max(len(h.name) for h in hosts))
+        for line in summary_lines(results, max(len(h.name) for h in hosts)):
+            ctx.out(line)
     return {name: value if isinstance(value, RunResult) else
             RunResult(name, None, error=getattr(value, "message", None) or str(value))
             for name, value in results.items()}
