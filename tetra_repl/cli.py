@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .errors import ExitStatus
+from .errors import ExitStatus, Terminated
 
 USAGE = """\
 usage: tetra [OPTIONS] [-c STATEMENTS | FILE.tetra | COMMAND ARGS…]
@@ -70,13 +70,24 @@ def parse_argv(argv: list[str]) -> tuple[dict, list[str]]:
     return opts, argv[i:]
 
 
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         status = run(sys.argv[1:] if argv is None else argv)
-    except KeyboardInterrupt:  # Ctrl-C while starting up (imports, plugins), before run's own
+    except KeyboardInterrupt as exc:  # Ctrl-C while starting up (imports, plugins), before run's own
         sys.stderr.write("tetra: interrupted\n")
-        status = ExitStatus.INTERRUPTED
+        status = _interrupted(exc)
     sys.exit(status)
+
+
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    return ExitStatus.TERMINATED if isinstance(exc, Terminated) else ExitStatus.INTERRUPTED
 
 
 def run(argv: list[str]) -> int:
@@ -95,7 +106,7 @@ def run(argv: list[str]) -> int:
         return 0
 
     from .env import Environment, default_state_dir
-    from .session import ExitRequest, Session
+    from .session import ExitRequest, OutputClosed, Session
 
     interactive = "command" not in opts and not rest and sys.stdin.isatty()
     reads_stdin_script = "command" not in opts and not rest and not interactive
@@ -122,13 +133,19 @@ def run(argv: list[str]) -> int:
             session.jobs.wait()
             if any(j.status != "done" for j in session.jobs.list()):
                 status = ExitStatus.ERROR
+        if session.output_closed:
+            return ExitStatus.OUTPUT_CLOSED
         return status
     except ExitRequest as request:
         session.jobs.wait()
         return request.status
-    except KeyboardInterrupt:
+    except OutputClosed:
+        return ExitStatus.OUTPUT_CLOSED
+    except KeyboardInterrupt as exc:
+        if session.output_closed:
+            return ExitStatus.OUTPUT_CLOSED
         sys.stderr.write("tetra: interrupted\n")
-        return ExitStatus.INTERRUPTED
+        return _interrupted(exc)
     finally:
         session.close()
 

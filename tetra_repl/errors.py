@@ -13,6 +13,8 @@ class ExitStatus(IntEnum):
     ERROR = 1  # a command failed
     USAGE = 2  # usage or parse error
     INTERRUPTED = 130
+    OUTPUT_CLOSED = 141  # 128 + SIGPIPE: the reader of stdout went away (tetra ... | head)
+    TERMINATED = 143  # 128 + SIGTERM
 
 
 class TetraError(Exception):
@@ -77,6 +79,11 @@ def _caret_padding(line: str, column: int) -> str:
 
 class CommandError(TetraError):
     """A command ran and failed (exit status 1 in scripts)."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop as Ctrl-C stops (running commands ended, local and remote;
+    a deploy switched back), then exit 143 instead of 130."""
 
 
 class Interrupted(TetraError):

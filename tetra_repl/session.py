@@ -15,7 +15,7 @@ from typing import Any
 
 from .dispatch import execute
 from .env import Environment
-from .errors import ExitStatus, Interrupted, ParseError, TetraError, UsageError
+from .errors import ExitStatus, Interrupted, ParseError, Terminated, TetraError, UsageError
 from .events import EventBus
 from .registry import Registry
 
@@ -26,6 +26,11 @@ class ExitRequest(Exception):
     def __init__(self, status: int = 0):
         super().__init__(status)
         self.status = status
+
+
+class OutputClosed(BaseException):
+    """Whoever read stdout went away (``tetra … | head``): stop quietly, as
+    ``yes | head`` does.  A BaseException: no command's handler may swallow it."""
 
 
 class Session:
@@ -41,6 +46,7 @@ class Session:
         self.services: dict[str, Any] = {}
         self._closers: list[Callable[[], None]] = []
         self._output_lock = threading.Lock()
+        self.output_closed = False  # stdout's reader went away (see OutputClosed)
         self.registry.add_plugin(builtins.plugin, "core")
         self.registry.bind_session(self)
 
@@ -101,9 +107,7 @@ class Session:
 
     # -- output -------------------------------------------------------------
     def out(self, text: str = "") -> None:
-        with self._output_lock:
-            self.env.stdout.write(text + "\n")
-            self.env.stdout.flush()
+        self.write(text + "\n")
 
     def err(self, text: str) -> None:
         with self._output_lock:
@@ -114,8 +118,33 @@ class Session:
         """Write ``text`` as it is (no newline added): a command's own output."""
         stream = self.env.stderr if err else self.env.stdout
         with self._output_lock:
-            stream.write(text)
-            stream.flush()
+            if self.output_closed and not err:
+                return
+            try:
+                stream.write(text)
+                stream.flush()
+            except BrokenPipeError:
+                if err:
+                    raise
+                first = not self.output_closed
+                self._close_output(stream)
+                if threading.current_thread() is threading.main_thread():
+                    raise OutputClosed() from None
+                if first:  # a command's reader thread: stop the command as Ctrl-C would
+                    import _thread
+
+                    _thread.interrupt_main()
+
+    def _close_output(self, stream) -> None:
+        """From now on stdout goes nowhere (also the flush at exit, which would
+        fail again); the script stops after the statement that wrote."""
+        self.output_closed = True
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
 
     def warn(self, text: str) -> None:
         self.err(f"tetra: warning: {text}")
@@ -137,6 +166,8 @@ class Session:
             return self.last_status
         failed = 0
         for statement in statements:
+            if self.output_closed:  # a background job's output found no reader
+                return ExitStatus.OUTPUT_CLOSED
             try:
                 status = self.run_statement(statement, script=script)
             except ExitRequest as request:
@@ -146,7 +177,7 @@ class Session:
                     raise ExitRequest(failed) from None
                 raise
             if status != 0:
-                if status == ExitStatus.INTERRUPTED:
+                if status in (ExitStatus.INTERRUPTED, ExitStatus.TERMINATED):
                     return status
                 if not script:
                     return status
@@ -166,11 +197,17 @@ class Session:
                 # reports "a command failed" (1)
                 self.last_status = status
                 return ExitStatus.ERROR
-        except ExitRequest:
+        except (ExitRequest, OutputClosed):
             raise
-        except KeyboardInterrupt:
-            self.report(Interrupted(), prefix)
-            status = ExitStatus.INTERRUPTED
+        except KeyboardInterrupt as exc:
+            if self.output_closed:  # the interrupt came from a write that found no reader
+                raise OutputClosed() from None
+            if isinstance(exc, Terminated):
+                self.report(Interrupted("terminated (SIGTERM)"), prefix)
+                status = ExitStatus.TERMINATED
+            else:
+                self.report(Interrupted(), prefix)
+                status = ExitStatus.INTERRUPTED
         except TetraError as exc:
             self.report(exc, prefix)
             status = int(exc.exit_status)

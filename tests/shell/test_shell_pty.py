@@ -288,3 +288,23 @@ def test_a_full_disk_under_the_history_warns_once_and_the_shell_goes_on(shell, t
     assert "Traceback" not in seen and "Press ENTER" not in seen
     child.send("\x04")
     assert exit_status(child) == 0
+
+
+def test_sigterm_ends_the_shell_with_143_and_its_background_jobs(shell):
+    import os
+    import signal
+
+    import psutil
+
+    from tetra_testing import wait_for
+
+    def sleepers():
+        return [p for p in psutil.process_iter(["cmdline"])
+                if p.info["cmdline"] == ["sleep", "31.93"]]
+
+    child = shell()
+    child.send("@local sleep 31.93 &\r")
+    wait_for(sleepers)
+    os.kill(child.pid, signal.SIGTERM)
+    assert exit_status(child) == 143
+    wait_for(lambda: not sleepers())

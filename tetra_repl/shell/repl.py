@@ -12,7 +12,7 @@ from prompt_toolkit.output import ColorDepth
 from prompt_toolkit.patch_stdout import StdoutProxy
 from prompt_toolkit.styles import Style
 
-from ..errors import ExitStatus
+from ..errors import ExitStatus, Terminated
 from ..session import ExitRequest
 from .completer import TetraCompleter
 from .keys import UnfinishedInput, shell_bindings
@@ -131,6 +131,8 @@ class Shell:
             while True:
                 try:
                     text = self._read()
+                except Terminated:
+                    return self._terminated()
                 except KeyboardInterrupt:
                     continue  # Ctrl-C at the prompt drops the line, never the shell
                 except UnfinishedInput as unfinished:
@@ -151,7 +153,10 @@ class Shell:
                 if self.session.has_jobs:
                     self.session.jobs.exit_asked = False  # a command since: Ctrl-D asks again
                 try:
-                    self.session.run_source(text, script=False)
+                    if self.session.run_source(text, script=False) == ExitStatus.TERMINATED:
+                        return self._terminated()
+                except Terminated:
+                    return self._terminated()
                 except KeyboardInterrupt:  # between statements, outside run_statement
                     self.session.err("tetra: interrupted")
                     self.session.last_status = int(ExitStatus.INTERRUPTED)
@@ -173,6 +178,13 @@ class Shell:
         finally:
             self.proxy.flush()
             env.stdout, env.stderr, sys.stdout, sys.stderr = saved
+
+    def _terminated(self) -> int:
+        """SIGTERM: the shell ends, and so do its background jobs (143)."""
+        if self.session.has_jobs and self.session.jobs.running():
+            self.session.jobs.cancel_all()
+            self.session.jobs.wait(timeout=CANCEL_GRACE_S)
+        return int(ExitStatus.TERMINATED)
 
     def _drop(self, text: str) -> None:
         """Ctrl-D inside an unfinished statement: like bash, say why and run nothing.
