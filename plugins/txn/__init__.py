@@ -251,6 +251,8 @@ def _replay_at(txn, at: str) -> dict:
             n = int(at[1:])
         except ValueError:
             raise UsageError(f"txn show: --at {at!r}: expected #SEQ") from None
+        if not 1 <= n <= len(events):
+            raise UsageError(f"txn show: --at {at}: {txn.id} has events #1 to #{len(events)}")
         return log.replay(events[:n])
     try:
         log.parse_ts(at)
@@ -333,7 +335,7 @@ def txn_verify(ctx, args):
 
     store, _ = _lib(ctx)
     txns = store.all() if args.all else [open_txn(ctx, args.id)]
-    bad = 0
+    failed: list[tuple[str, bool]] = []  # (id, repairable by rebuild)
     for txn in txns:
         v = lifecycle.verify(txn)
         if args.json or ctx.json:
@@ -347,11 +349,16 @@ def txn_verify(ctx, args):
                 ctx.out(f"  problem: {p}")
             for n in v.notes:
                 ctx.out(f"  note: {n}")
-        bad += not v.ok
-    if bad:
-        failed = [t.id for t in txns if not lifecycle.verify(t).ok]
-        raise CommandError(f"txn verify: {len(failed)} transaction(s) failed: {', '.join(failed)}",
-                           hint=f"'txn rebuild {failed[0]}' repairs a torn last line")
+        if not v.ok:
+            failed.append((txn.id, v.repairable))
+    if failed:
+        fixable = [i for i, repairable in failed if repairable]
+        raise CommandError(f"txn verify: {len(failed)} transaction(s) failed: "
+                           f"{', '.join(i for i, _ in failed)}",
+                           hint=f"'txn rebuild {fixable[0]}' repairs it (a torn append or a "
+                                "stale state.json)" if fixable else
+                           "the log was damaged or edited (see the problems above): rebuild "
+                           "cannot repair it")
 
 
 def _module_hooks(ctx) -> dict:

@@ -273,3 +273,23 @@ def test_an_active_link_pointing_outside_the_txns_directory_is_not_followed(tetr
     assert (victim / "events.ndjson").read_bytes() == before
     assert not (victim / ".write.lock").exists()
     assert state(tetra_dir, txn_id)["stage"] == "NEW"
+
+
+def test_show_at_an_event_number_outside_the_log_is_a_usage_error(tetra, tetra_dir):
+    txn_id = new(tetra)
+    for at in ("#0", "#2"):
+        r = tetra("txn", "show", txn_id, "--at", at)
+        assert r.returncode == 2
+        assert f"--at {at}: {txn_id} has events #1 to #1" in r.stderr
+
+
+def test_verify_offers_rebuild_only_for_what_rebuild_repairs(tetra, tetra_dir):
+    txn_id = new(tetra)
+    log_file = txn_dir(tetra_dir, txn_id) / "events.ndjson"
+    good = log_file.read_bytes()
+    log_file.write_bytes(good + b'{"seq": 5}\n')  # a gap: edited, not torn
+    r = tetra("txn", "verify", txn_id)
+    assert r.returncode == 1 and "rebuild cannot repair it" in r.stderr
+    log_file.write_bytes(good + b'{"seq": 2, "ty')  # torn
+    r = tetra("txn", "verify", txn_id)
+    assert r.returncode == 1 and f"'txn rebuild {txn_id}' repairs it" in r.stderr

@@ -197,6 +197,7 @@ class Verdict:
     state_version: int | None = None
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    repairable: bool = False  # 'txn rebuild' fixes every problem (a torn append, state.json)
 
 
 def verify(txn: Transaction) -> Verdict:
@@ -206,7 +207,8 @@ def verify(txn: Transaction) -> Verdict:
     try:
         events = txn.events()
     except log.LogCorrupt as exc:
-        return Verdict(ok=False, problems=[exc.message + (f" (hint: {exc.hint})" if exc.hint else "")])
+        return Verdict(ok=False, problems=[exc.message + (f" (hint: {exc.hint})" if exc.hint else "")],
+                       repairable=exc.torn_tail)
     v.events = len(events)
     stage, last_version = None, 0
     for e in events:
@@ -249,12 +251,15 @@ def verify(txn: Transaction) -> Verdict:
                 v.notes.append(f"state.json is at event {seq}, the log at {len(events)}: "
                                f"a crash came between the two writes; 'txn rebuild {txn.id}' "
                                "rolls it forward")
+    log_problems = len(v.problems) - sum(p.startswith("state.json") for p in v.problems)
     try:
         replayed = log.replay(events) if events else {}
     except Exception:  # noqa: BLE001 -- an unreplayable log is already a problem above
         replayed = {}
-    v.problems += _evidence_problems(txn, replayed)
+    evidence = _evidence_problems(txn, replayed)
+    v.problems += evidence
     v.ok = not v.problems
+    v.repairable = not v.ok and not log_problems and not evidence  # only state.json is wrong
     return v
 
 
