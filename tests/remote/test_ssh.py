@@ -376,6 +376,30 @@ def test_a_server_that_never_speaks_times_out_while_connecting(tetra, world):
             "handshake (2 attempts") in r.stderr
 
 
+def test_ctrl_c_while_connecting_ends_the_attempt_and_the_retries(tetra_env, world):
+    """Ctrl-C during the handshake with a silent server: no further attempt is
+    made (the listener counts them), and the run ends interrupted (130)."""
+    import signal
+    import subprocess
+
+    from tetra_testing import TETRA, wait_for
+
+    with silent_listener() as (port, accepted):
+        world.write({"mute": [f'{{ name = "m1", host = "127.0.0.1", port = {port} }}']},
+                    defaults={"connect_timeout": 3, "connect_retries": 3})
+        proc = subprocess.Popen([TETRA, "-c", "@mute true"], env=tetra_env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: accepted)  # the first attempt is under way
+            proc.send_signal(signal.SIGINT)
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+        assert proc.returncode == 130, err
+        assert len(accepted) == 1
+    assert "interrupted" in err and "Traceback" not in err
+
+
 def test_proxy_jump_through_a_topology_target(tetra, world, sshd_factory):
     jump = sshd_factory(log_level="DEBUG1")
     world.trust(jump)

@@ -91,8 +91,9 @@ class SSHConnector(Connector):
         return self._link.take_note()
 
     # -- connection ---------------------------------------------------------
-    def connect(self):
-        """The live transport, connecting (or reconnecting) when needed."""
+    def connect(self, cancel: threading.Event | None = None):
+        """The live transport, connecting (or reconnecting) when needed;
+        ``cancel`` (Ctrl-C) ends a connect under way."""
         link = self._link
         tried = link.attempts
         with link.lock:
@@ -105,8 +106,8 @@ class SSHConnector(Connector):
                 raise self._failure_of(*link.failure) from None
             self._drop()
             try:
-                tunnel = self._tunnel() if self.resolved.via else None
-                t, watched, note = sshconnect.connect(self.resolved, tunnel)
+                tunnel = self._tunnel(cancel) if self.resolved.via else None
+                t, watched, note = sshconnect.connect(self.resolved, tunnel, cancel)
             except ConnectorError as exc:
                 link.attempts, link.failure = link.attempts + 1, (self.host, exc)
                 raise
@@ -125,12 +126,12 @@ class SSHConnector(Connector):
             message = f"{self.host}: {message[len(tried_by) + 2:]}"
         return type(exc)(message, hint=exc.hint)
 
-    def _tunnel(self):
+    def _tunnel(self, cancel=None):
         jump = self.resolved.via[-1]
         connector = self._pool.get(jump) if self._pool is not None else SSHConnector(jump)
 
         def open_tunnel(hostname: str, port: int, timeout: float):
-            transport = connector.connect()
+            transport = connector.connect(cancel)
             return transport.open_channel("direct-tcpip", (hostname, port), ("127.0.0.1", 0),
                                           timeout=timeout)
 
@@ -202,7 +203,7 @@ class SSHConnector(Connector):
         started = time.monotonic()
         script = (f"exec sh -c {shlex.quote(command)}" if isinstance(command, str)
                   else "exec " + quote_command(command))
-        transport = self.connect()
+        transport = self.connect(cancel)
         waited = self._take_session(time.monotonic(), timeout, cancel)
         if waited is not None:
             return RunResult(self.host, None, "", "", time.monotonic() - started, waited)

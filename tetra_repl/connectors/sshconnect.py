@@ -11,7 +11,7 @@ import threading
 import time
 
 from . import hostkeys
-from .base import AuthError, ConnectError, ConnectorError, HostKeyError
+from .base import AuthError, Cancelled, ConnectError, ConnectorError, HostKeyError
 
 WINDOW = 16 * 1024 * 1024  # a large window keeps uploads from stalling on acks
 MAX_PACKET = 32768
@@ -52,27 +52,36 @@ class WatchedSocket:
         return getattr(self._sock, name)
 
 
-def connect(host, tunnel=None):
+def connect(host, tunnel=None, cancel: threading.Event | None = None):
     """An authenticated ``(transport, watched_socket, notes)`` for ``host``.
 
     ``tunnel(hostname, port, timeout)`` opens a channel through a jump host.
-    Raises ConnectError (after retries), HostKeyError or AuthError.
+    ``cancel`` (Ctrl-C) ends the attempt under way and the retries at once.
+    Raises ConnectError (after retries), HostKeyError, AuthError or Cancelled.
     """
     retries = int(host.setting("connect_retries", 3))
     timeout = float(host.setting("connect_timeout", 10.0))
     started = time.monotonic()
     delay = 0.2
     for attempt in range(retries + 1):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{host.name}: cancelled while connecting")
         try:
-            return _attempt(host, tunnel, timeout)
+            return _attempt(host, tunnel, timeout, cancel)
         except _Transient as exc:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"{host.name}: cancelled while connecting") from None
             if attempt == retries:
                 took = time.monotonic() - started
                 raise ConnectError(
                     f"{host.name}: cannot connect to {host.hostname}:{host.port}: {exc.reason} "
                     f"({attempt + 1} attempt{'s' if attempt else ''} in {took:.1f}s)",
                     hint=_connect_hint(host, exc.reason)) from None
-            time.sleep(delay * random.uniform(0.5, 1.5))  # jitter spreads a fleet's retries
+            pause = delay * random.uniform(0.5, 1.5)  # jitter spreads a fleet's retries
+            if cancel is not None and cancel.wait(pause):
+                raise Cancelled(f"{host.name}: cancelled while connecting") from None
+            if cancel is None:
+                time.sleep(pause)
             delay = min(delay * 2, 5.0)
         except ConnectorError:
             raise
@@ -92,7 +101,7 @@ def _connect_hint(host, reason: str) -> str:
     return "check the address and that the host is up"
 
 
-def _attempt(host, tunnel, timeout: float):
+def _attempt(host, tunnel, timeout: float, cancel: threading.Event | None = None):
     import paramiko
 
     _quiet_paramiko()
@@ -102,6 +111,7 @@ def _attempt(host, tunnel, timeout: float):
     transport = paramiko.Transport(watched, default_window_size=WINDOW,
                                    default_max_packet_size=MAX_PACKET)
     _note_exit_requests(transport)
+    done = _close_on_cancel(transport, cancel)
     try:
         entries = hostkeys.known_entries(host.known_hosts, host.known_hosts_name)
         options = transport.get_security_options()
@@ -125,7 +135,25 @@ def _attempt(host, tunnel, timeout: float):
         return transport, watched, note
     except BaseException:
         transport.close()
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{host.name}: cancelled while connecting") from None
         raise
+    finally:
+        done.set()
+
+
+def _close_on_cancel(transport, cancel: threading.Event | None) -> threading.Event:
+    """Close ``transport`` if ``cancel`` is set before the returned event is:
+    a handshake or login waiting on a silent host ends at once, not at its timeout."""
+    done = threading.Event()
+    if cancel is not None:
+        def watch() -> None:
+            while not done.wait(0.05):
+                if cancel.is_set():
+                    transport.close()
+                    return
+        threading.Thread(target=watch, name="tetra-connect-cancel", daemon=True).start()
+    return done
 
 
 def _quiet_paramiko() -> None:
