@@ -8,7 +8,8 @@ import posixpath
 import time
 
 from tetra_repl.connectors import GroupResult, RunResult, fan_out, pool_for
-from tetra_repl.connectors.report import at_once, describe, report_notes, summary_lines
+from tetra_repl.connectors.report import (at_once, describe, failure_hint, hint_lines, report_notes,
+                                          summary_lines)
 from tetra_repl.connectors.streams import verbatim
 from tetra_repl.errors import CommandError, UsageError
 from tetra_repl.topology import describe_targets, resolve as resolve_plan
@@ -39,10 +40,9 @@ def resolve(ctx, args):
 
 
 def exec_(ctx, args):
+    limit = seconds(ctx.spec.name, "--timeout", args.timeout)
     plan = resolve_plan(ctx.session, args.target)
     command = list(args.command)
-    if args.timeout is not None and args.timeout <= 0:
-        raise UsageError("exec: --timeout must be more than 0 seconds", hint="see 'help exec'")
     if not command:
         raise UsageError("exec: missing COMMAND", hint="exec @target -- COMMAND…")
     pool = pool_for(ctx.session)
@@ -52,7 +52,7 @@ def exec_(ctx, args):
     cancel = ctx.cancel_event()  # a background job's own, so cancelling the job ends it
 
     def run_on(host):
-        timeout = args.timeout if args.timeout is not None else host.setting("timeout")
+        timeout = limit if limit is not None else host.setting("timeout")
         if quiet:
             out = err = None
         elif many:
@@ -79,19 +79,28 @@ def exec_(ctx, args):
         if isinstance(value, BaseException):
             raise value
         if value.error:
-            raise CommandError(f"{host.name}: {value.error}", hint=_hint(value))
+            raise CommandError(f"{host.name}: {value.error}", hint=failure_hint(value))
         return value.exit_status
     for line in summary_lines(results, width):
         ctx.out(line)
     return 0 if results.ok else 1
 
 
-def _hint(result: RunResult) -> str | None:
-    if result.error and result.error.startswith("command not found"):
-        return "check the command name and the PATH on the host"
-    if result.error and "connection lost" in result.error:
-        return "the command may still be running on the host"
-    return None
+def seconds(command: str, flag: str, text: str | None) -> float | None:
+    """A duration flag that must be more than 0 (``--timeout``), one message for
+    every wrong value: declared as text so that the generic check for seconds,
+    which allows 0, does not contradict this one."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"{command}: {flag} expects a number of seconds (more than 0), got {text!r}",
+                         hint=f"see 'help {command}'") from None
+    if not value > 0:  # NaN too
+        raise UsageError(f"{command}: {flag} must be more than 0 seconds, got {text!r}",
+                         hint=f"see 'help {command}'")
+    return value
 
 
 def _json_results(plan, results: GroupResult) -> dict:
@@ -169,6 +178,8 @@ def transfer(ctx, args, verb: str):
     if many:
         failed = results.failed
         ctx.out(f"-- {len(results)} hosts: {len(results) - len(failed)} ok, {len(failed)} failed")
+        for line in hint_lines(results):
+            ctx.out(line)
     return 0 if results.ok else 1
 
 
