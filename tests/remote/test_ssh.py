@@ -156,6 +156,21 @@ def test_accept_new_records_the_key_once(tetra, world):
     assert f"for [127.0.0.1]:{world.sshd.port} in {world.known_hosts}" in r.stderr
 
 
+def test_accept_new_says_so_for_a_jump_hosts_key_too(tetra, world, sshd_factory):
+    """A jump host's new key is recorded with a note as a direct host's is,
+    never silently."""
+    jump = sshd_factory()
+    world.known_hosts.write_text(world.sshd.host_key_line)  # the target is known, the jump is not
+    world.write({"bastion": [host_table("b1", jump)],
+                 "inside": [host_table("i1", world.sshd, proxy_jump="bastion")]},
+                defaults={"host_key_policy": "accept-new"})
+    r = tetra("-c", "@inside echo hidden")
+    assert r.returncode == 0, r.stderr
+    assert jump.host_key_line in world.known_hosts.read_text()
+    assert (f"i1: jump host b1: recorded ssh-ed25519 SHA256:" in r.stderr
+            and f"for [127.0.0.1]:{jump.port} in {world.known_hosts}" in r.stderr), r.stderr
+
+
 def test_changed_host_key_is_refused_even_with_accept_new(tetra, world, tmp_path):
     other = tmp_path / "other_key"
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True)

@@ -106,8 +106,10 @@ class SSHConnector(Connector):
                 raise self._failure_of(*link.failure) from None
             self._drop()
             try:
-                tunnel = self._tunnel(cancel) if self.resolved.via else None
+                notes: list[str] = []  # a jump host's own (its key recorded) come first
+                tunnel = self._tunnel(cancel, notes) if self.resolved.via else None
                 t, watched, note = sshconnect.connect(self.resolved, tunnel, cancel)
+                note = "; ".join(n for n in (*notes, note) if n) or None
             except ConnectorError as exc:
                 link.attempts, link.failure = link.attempts + 1, (self.host, exc)
                 raise
@@ -126,12 +128,15 @@ class SSHConnector(Connector):
             message = f"{self.host}: {message[len(tried_by) + 2:]}"
         return type(exc)(message, hint=exc.hint)
 
-    def _tunnel(self, cancel=None):
+    def _tunnel(self, cancel=None, notes: list[str] | None = None):
         jump = self.resolved.via[-1]
         connector = self._pool.get(jump) if self._pool is not None else SSHConnector(jump)
 
         def open_tunnel(hostname: str, port: int, timeout: float):
             transport = connector.connect(cancel)
+            note = connector.take_note()
+            if note and notes is not None:  # reported with the host it was opened for
+                notes.append(f"jump host {jump.name}: {note}")
             return transport.open_channel("direct-tcpip", (hostname, port), ("127.0.0.1", 0),
                                           timeout=timeout)
 
