@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shutil
@@ -128,22 +129,33 @@ def _copy(source: str, dest: str, progress, host: str, verb: str, cancel=None,
     tmp = temp_name(dest)
     digest = hashlib.sha256()
     done = 0
+    step = "read"  # what was being done when an OSError came: read, create, write, rename
     try:
-        with open(source, "rb") as src, open(tmp, "wb") as dst:
-            while chunk := src.read(CHUNK):
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled(f"{verb}: {host}: cancelled")
-                dst.write(chunk)
-                digest.update(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(done, total)
-            dst.flush()
-            os.fsync(dst.fileno())
+        with open(source, "rb") as src:
+            step = "create"
+            with open(tmp, "wb") as dst:
+                while True:
+                    step = "read"
+                    chunk = src.read(CHUNK)
+                    if not chunk:
+                        break
+                    if cancel is not None and cancel.is_set():
+                        raise Cancelled(f"{verb}: {host}: cancelled")
+                    step = "write"
+                    dst.write(chunk)
+                    digest.update(chunk)
+                    done += len(chunk)
+                    if progress:
+                        progress(done, total)
+                step = "write"
+                dst.flush()
+                os.fsync(dst.fileno())
         shutil.copymode(source, tmp)
         if expect is not None and digest.hexdigest() != expect.lower():
             raise TransferError(f"{verb}: {host}: sha256 of {source} {digest.hexdigest()[:16]} "
                                 f"is not the expected {expect[:16]}")
+        step = "rename"
+        existed = os.path.lexists(dest)
         os.replace(tmp, dest)
     except BaseException as exc:
         try:
@@ -153,9 +165,37 @@ def _copy(source: str, dest: str, progress, host: str, verb: str, cancel=None,
         if isinstance(exc, OSError) and not isinstance(exc, TransferError):
             # name the file the user asked for, not our temp file next to it
             where = f" on {host}" if verb == "put" else ""
-            raise TransferError(f"{verb}: cannot write {dest}{where}: "
-                                f"{exc.strerror or exc}") from None
+            if step == "read":
+                raise TransferError(f"{verb}: cannot read {source}"
+                                    f"{'' if verb == 'put' else f' on {host}'}: {_reason(exc)}") from None
+            hint = None
+            if step == "create":
+                reason = (f"cannot create a file in {parent}: "
+                          f"{_reason(exc, creating=True)}")
+                hint = (f"{verb} writes a temporary file in {parent}, then renames it to {dest}; "
+                        "choose a place where new files can be created")
+            else:
+                reason = _reason(exc)
+                if step == "rename" and existed:
+                    hint = (f"the file was copied but could not be renamed over {dest}, "
+                            "which is unchanged: is it immutable (lsattr)?")
+            raise TransferError(f"{verb}: cannot write {dest}{where}: {reason}", hint=hint) from None
         raise
     if progress and total == 0:
         progress(0, 0)
     return digest.hexdigest()
+
+
+_REASONS = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+            errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
+            errno.EROFS: "read-only file system", errno.EISDIR: "it is a directory"}
+
+
+def _reason(exc: OSError, creating: bool = False) -> str:
+    """An OSError in words, without "[Errno N]"."""
+    if exc.errno == errno.ENOENT and creating:
+        return "the directory does not accept new files"  # it exists: /proc, /sys
+    if exc.errno in _REASONS:
+        return _REASONS[exc.errno]
+    text = exc.strerror or str(exc)
+    return text[:1].lower() + text[1:]

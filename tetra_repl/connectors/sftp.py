@@ -8,6 +8,8 @@ so a destination is never a torn file.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import math
 import os
@@ -85,10 +87,13 @@ def upload(connector, local_path: str, remote_path: str, progress=None, cancel=N
     # An expected digest (the caller hashed the file already) is what the
     # host's hash is checked against: no second local hash while streaming.
     digest = hashlib.sha256() if expect is None else None
+    steps = _Steps(local_path, dest, parent)
     try:
         _write_pipelined(sftp, local, tmp, total, digest, progress,
-                         _checker(connector, "put", cancel), rtt=rtt)
-        sftp.chmod(tmp, stat.S_IMODE(os.stat(local).st_mode))
+                         _checker(connector, "put", cancel), rtt=rtt, steps=steps)
+        mode = stat.S_IMODE(os.stat(local).st_mode)
+        with steps.remote("write"):
+            sftp.chmod(tmp, mode)
         theirs = remote_sha256(connector, tmp)
         mine = digest.hexdigest() if digest is not None else expect.lower()
         if expect is not None and theirs is None:
@@ -98,22 +103,31 @@ def upload(connector, local_path: str, remote_path: str, progress=None, cancel=N
             raise TransferError(f"put: {host}: sha256 of {dest} on the host {theirs[:16]} "
                                 f"is not the expected {expect[:16]}")
         if theirs is None:
-            size = sftp.stat(tmp).st_size
+            with steps.remote("write"):
+                size = sftp.stat(tmp).st_size
             if size != total:
                 raise TransferError(f"put: {host}: size mismatch after upload ({size} != {total})")
         elif theirs != mine:
             raise TransferError(f"put: {host}: sha256 mismatch after upload to {dest} "
                                 f"(local {mine[:16]}, remote {theirs[:16]})")
-        try:
-            sftp.posix_rename(tmp, dest)
-        except OSError:
-            sftp.rename(tmp, dest)
+        with steps.remote("rename", existed=_exists(sftp, dest)):
+            try:
+                sftp.posix_rename(tmp, dest)
+            except OSError as first:
+                # plain rename for servers without posix-rename; when that
+                # fails too, the first answer is the one that says why
+                try:
+                    sftp.rename(tmp, dest)
+                except OSError:
+                    raise first from None
         return mine
     except BaseException as exc:
         try:
             sftp.remove(tmp)
         except Exception:
             pass
+        if isinstance(exc, _Fault):
+            _raise_fault(connector, "put", exc)
         if _is_io_error(exc):
             _raise_transfer(connector, "put", dest, exc)
         raise
@@ -128,7 +142,7 @@ def _checker(connector, verb: str, cancel):
 
 
 def _write_pipelined(sftp, local: str, tmp: str, total: int, digest, progress,
-                     check=lambda: None, rtt: float = math.inf) -> None:
+                     check=lambda: None, rtt: float = math.inf, steps=None) -> None:
     """Many large write requests in flight (as many as the round trip needs:
     :func:`upload_depth` of the shorter of ``rtt`` and the open's); acks read
     only when the window is full."""
@@ -137,16 +151,24 @@ def _write_pipelined(sftp, local: str, tmp: str, total: int, digest, progress,
     from paramiko.sftp import CMD_STATUS, CMD_WRITE, int64
     from paramiko.sftp_client import SFTPError
 
+    steps = steps or _Steps(local, tmp, posixpath.dirname(tmp))
     done = 0
     started = time.perf_counter()
-    handle_file = sftp.open(tmp, "wb")
+    with steps.remote("create"):
+        handle_file = sftp.open(tmp, "wb")
     depth = upload_depth(min(rtt, time.perf_counter() - started))
     try:
         handle = handle_file.handle
         pending: deque = deque()
         offset = 0
-        with open(local, "rb") as f:
-            while chunk := f.read(REQUEST):
+        with steps.local("read"):
+            f = open(local, "rb")
+        with f:
+            while True:
+                with steps.local("read"):
+                    chunk = f.read(REQUEST)
+                if not chunk:
+                    break
                 check()
                 if digest is not None:
                     digest.update(chunk)
@@ -154,52 +176,76 @@ def _write_pipelined(sftp, local: str, tmp: str, total: int, digest, progress,
                                                    int64(offset), chunk))
                 offset += len(chunk)
                 while len(pending) > depth or (pending and sftp.sock.recv_ready()):
-                    t, _ = sftp._read_response(pending.popleft())
+                    with steps.remote("write"):
+                        t, _ = sftp._read_response(pending.popleft())
                     if t != CMD_STATUS:
                         raise SFTPError("expected a status reply to a write")
                     done = min(offset, done + REQUEST)
                     if progress:
                         progress(min(done, total), total)
         while pending:
-            sftp._read_response(pending.popleft())
+            with steps.remote("write"):
+                sftp._read_response(pending.popleft())
         if progress:
             progress(total, total)
-    finally:
+    except BaseException:
+        try:
+            handle_file.close()
+        except Exception:
+            pass  # the first error is the one to report
+        raise
+    with steps.remote("write"):
         handle_file.close()
 
 
 def _read_pipelined(sftp, source: str, total: int, out, digest, progress,
-                    check=lambda: None) -> int:
+                    check=lambda: None, steps=None) -> int:
     """Read requests kept ``MAX_IN_FLIGHT`` ahead, answers taken in order
     (paramiko's prefetch slows down badly on large files)."""
     from collections import deque
 
     from paramiko.sftp import CMD_DATA, CMD_READ, int64
 
+    steps = steps or _Steps(getattr(out, "name", "?"), source, posixpath.dirname(source))
     done = 0
-    remote = sftp.open(source, "rb")
+    with steps.remote("read"):
+        remote = sftp.open(source, "rb")
     try:
         pending: deque = deque()
         offset = 0
         while done < total or pending:
-            while offset < total and len(pending) < MAX_IN_FLIGHT:
-                size = min(REQUEST, total - offset)
-                pending.append(sftp._async_request(type(None), CMD_READ, remote.handle,
-                                                   int64(offset), size))
-                offset += size
+            with steps.remote("read"):
+                while offset < total and len(pending) < MAX_IN_FLIGHT:
+                    size = min(REQUEST, total - offset)
+                    pending.append(sftp._async_request(type(None), CMD_READ, remote.handle,
+                                                       int64(offset), size))
+                    offset += size
             if not pending:
                 break
             check()
-            t, msg = sftp._read_response(pending.popleft())
+            try:
+                with steps.remote("read"):
+                    t, msg = sftp._read_response(pending.popleft())
+            except _Fault as fault:
+                if isinstance(fault.exc, EOFError) and not getattr(sftp.sock, "closed", True):
+                    break  # the server's EOF status: the file shrank while we read it
+                raise
             if t != CMD_DATA:
                 break  # EOF: the file shrank while we read it
             data = msg.get_string()
-            out.write(data)
+            with steps.local("write"):
+                out.write(data)
             digest.update(data)
             done += len(data)
             if progress:
                 progress(done, total)
-    finally:
+    except BaseException:
+        try:
+            remote.close()
+        except Exception:
+            pass  # the first error is the one to report
+        raise
+    with steps.remote("read"):
         remote.close()
     return done
 
@@ -213,7 +259,7 @@ def download(connector, remote_path: str, local_path: str, progress=None, cancel
     except FileNotFoundError:
         raise TransferError(f"get: {host}: no such remote file: {remote_path}") from None
     except OSError as exc:
-        _raise_transfer(connector, "get", source, exc)
+        _raise_fault(connector, "get", _Fault("remote", "read", exc, _Steps(local_path, remote_path, "")))
     if stat.S_ISDIR(attrs.st_mode):
         raise TransferError(f"get: {host}: {remote_path} is a directory (only files can be fetched)")
     local = os.path.expanduser(local_path)
@@ -230,13 +276,17 @@ def download(connector, remote_path: str, local_path: str, progress=None, cancel
     hasher.start()
     tmp = temp_name(os.path.join(parent, os.path.basename(local)))
     digest = hashlib.sha256()
+    steps = _Steps(local, remote_path, parent)
     done = 0
     try:
-        with open(tmp, "wb") as out:
+        with steps.local("create"):
+            out = open(tmp, "wb")
+        with out:
             done = _read_pipelined(sftp, source, total, out, digest, progress,
-                                   _checker(connector, "get", cancel))
-            out.flush()
-            os.fsync(out.fileno())
+                                   _checker(connector, "get", cancel), steps)
+            with steps.local("write"):
+                out.flush()
+                os.fsync(out.fileno())
         hasher.join()
         mine = digest.hexdigest()
         if done != total:
@@ -244,8 +294,10 @@ def download(connector, remote_path: str, local_path: str, progress=None, cancel
         if theirs[0] is not None and theirs[0] != mine:
             raise TransferError(f"get: {host}: sha256 mismatch for {remote_path} "
                                 f"(remote {theirs[0][:16]}, local {mine[:16]})")
-        os.chmod(tmp, stat.S_IMODE(attrs.st_mode) | 0o600)
-        os.replace(tmp, local)
+        with steps.local("write"):
+            os.chmod(tmp, stat.S_IMODE(attrs.st_mode) | 0o600)
+        with steps.local("rename", existed=os.path.lexists(local)):
+            os.replace(tmp, local)
         if progress and total == 0:
             progress(0, 0)
         return mine
@@ -254,9 +306,121 @@ def download(connector, remote_path: str, local_path: str, progress=None, cancel
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, _Fault):
+            _raise_fault(connector, "get", exc)
         if _is_io_error(exc):
             _raise_transfer(connector, "get", source, exc)
         raise
+
+
+def _exists(sftp, path: str) -> bool:
+    try:
+        sftp.lstat(path)
+        return True
+    except OSError:
+        return False
+
+
+class _Fault(Exception):
+    """An I/O error in one step of a transfer, with the side it happened on
+    (``local`` is this machine, ``remote`` the host) and what was being done:
+    ``create`` (the temp file), ``read``, ``write`` or ``rename`` (into place)."""
+
+    def __init__(self, side: str, action: str, exc: BaseException, steps: "_Steps",
+                 existed: bool = False):
+        super().__init__(f"{side} {action}: {exc}")
+        self.side, self.action, self.exc, self.steps, self.existed = side, action, exc, steps, existed
+
+
+class _Steps:
+    """Labels the I/O of one transfer: ``with steps.remote("create"): ...`` turns
+    an OSError (or paramiko's errors) inside into a :class:`_Fault`."""
+
+    def __init__(self, local: str, remote: str, dest_dir: str):
+        self.local_path, self.remote_path, self.dest_dir = local, remote, dest_dir
+
+    def local(self, action: str, existed: bool = False):
+        return self._step("local", action, existed)
+
+    def remote(self, action: str, existed: bool = False):
+        return self._step("remote", action, existed)
+
+    @contextlib.contextmanager
+    def _step(self, side: str, action: str, existed: bool):
+        try:
+            yield
+        except _Fault:
+            raise
+        except BaseException as exc:
+            if _is_io_error(exc):
+                raise _Fault(side, action, exc, self, existed) from exc
+            raise
+
+
+_REASONS = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EISDIR: "it is a directory",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.EFBIG: "the file is too large",
+    errno.EIO: "input/output error",
+}
+
+
+def _reason(exc: BaseException, creating: bool = False) -> str:
+    """An I/O error in words, without "[Errno N]" or SFTP's bare status names."""
+    number = getattr(exc, "errno", None)
+    if number == errno.ENOENT and creating:
+        # the directory exists (checked before): it just takes no new files (/proc, /sys)
+        return "the directory does not accept new files"
+    if number in _REASONS:
+        return _REASONS[number]
+    text = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).strip()
+    if isinstance(exc, OSError) and number is None:
+        # an SFTP status with no errno: the server's generic text
+        if text in ("Failure", ""):
+            return "the server refused (it said only \"Failure\")"
+        if text == "Operation unsupported":
+            return "the server does not support that operation"
+        return f"the server refused ({text})"
+    if not text:
+        return type(exc).__name__
+    return text[0].lower() + text[1:] if text[:2] != text[:2].upper() else text
+
+
+def _raise_fault(connector, verb: str, fault: _Fault):
+    """The TransferError for a fault: which side, which path, what went wrong."""
+    exc, steps, action = fault.exc, fault.steps, fault.action
+    if fault.side == "remote":
+        transport = connector._transport
+        if transport is None or not transport.is_active() or not isinstance(exc, OSError):
+            raise connector._lost(f"{verb} of {steps.remote_path}") from None
+    reason = _reason(exc, creating=action == "create")
+    where = f"{connector.host}: " if fault.side == "remote" else ""
+    side = " here (local)" if fault.side == "local" else " (remote)"
+    target = steps.local_path if verb == "get" else steps.remote_path
+    hint = None
+    if (verb == "get") == (fault.side == "remote"):  # the source side: reading
+        message = f"cannot read {steps.remote_path if verb == 'get' else steps.local_path}{side}: {reason}"
+    elif action == "create":  # the temp file next to the destination
+        made = f"cannot create a file in {steps.dest_dir}"
+        # get says which local file it was after; put's host and remote dir say enough
+        message = (f"cannot write {target}{side}: {made}: {reason}" if verb == "get"
+                   else f"{made}{side}: {reason}")
+        hint = (f"{verb} writes a temporary file in {steps.dest_dir}, then renames it to "
+                f"{target}; choose a place where new files can be created")
+    elif action == "rename" and verb == "put":
+        message = f"cannot {'replace' if fault.existed else 'create'} {target}{side}: {reason}"
+    else:
+        message = f"cannot write {target}{side}: {reason}"
+    if action == "rename" and fault.existed:
+        on = "" if fault.side == "local" else " on the host"
+        hint = (f"the file arrived complete but could not be renamed over {target}, which is "
+                f"unchanged: is it immutable (lsattr{on})?")
+    raise TransferError(f"{verb}: {where}{message}", hint=hint) from None
 
 
 def _is_io_error(exc: BaseException) -> bool:
