@@ -79,7 +79,9 @@ def exec_(ctx, args):
         if isinstance(value, BaseException):
             raise value
         if value.error:
-            raise CommandError(f"{host.name}: {value.error}", hint=failure_hint(value))
+            own = value.error.startswith(f"{host.name}: ")  # a connector's errors name their host
+            raise CommandError(value.error if own else f"{host.name}: {value.error}",
+                               hint=failure_hint(value))
         return value.exit_status
     for line in summary_lines(results, width):
         ctx.out(line)

@@ -284,7 +284,7 @@ def test_dropped_connection_is_reported_as_lost_not_as_an_exit_status(tetra_env,
         proc.kill()
         _kill_all(tree)
     assert proc.returncode == 1
-    assert "d1: connection lost during the command" in err
+    assert "tetra: line 1: d1: connection lost during the command" in err  # named once
     assert "-1" not in err
 
 
@@ -425,6 +425,19 @@ def test_proxy_jump_through_a_topology_target(tetra, world, sshd_factory):
     assert r.returncode == 0, r.stderr
     assert "i1 | hidden" in r.stdout and "i2 | hidden" in r.stdout
     assert jump.log.read_text().count("direct-tcpip") >= 2
+
+
+def test_an_unreachable_jump_host_is_named_with_its_own_hint_and_retries(tetra, world):
+    world.write({"bastion": ['{ name = "b1", host = "127.0.0.1", port = 1 }'],
+                 "inside": [host_table("i1", world.sshd, proxy_jump="bastion")]})
+    r = tetra("-c", "@inside true")
+    assert r.returncode == 1
+    line = next(l for l in r.stderr.splitlines() if l.startswith("tetra: line 1:"))
+    assert line == (f"tetra: line 1: i1: cannot reach 127.0.0.1:{world.sshd.port} via the jump host: "
+                    + line.split("via the jump host: ", 1)[1])
+    assert "b1: cannot connect to 127.0.0.1:1: connection refused (2 attempts" in line
+    assert line.count("attempts") == 1  # the jump host's retries, not retried again around them
+    assert "is sshd listening on 127.0.0.1:1?" in r.stderr
 
 
 def test_fan_out_options_json_and_parallel_one(tetra, world):

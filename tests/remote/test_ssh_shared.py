@@ -52,10 +52,12 @@ def test_the_other_entry_reconnects_after_the_shared_connection_is_killed(
     world.trust(server)
     world.write({"box": [host_table("e0", server), host_table("e1", server)]})
     flag = tmp_path / "flag"
-    proc = start_tetra(tetra_env, f"@box[e0] echo first; {_WAIT_FOR}{flag}; "
+    # the kill comes once the first command has ended: while the script waits
+    proc = start_tetra(tetra_env, f"@box[e0] echo first; @local echo waiting; {_WAIT_FOR}{flag}; "
                              f"@box[{second}] echo second; put @box[{second}] {flag} {tmp_path}/sent")
     try:
         assert proc.stdout.readline() == "first\n"
+        assert proc.stdout.readline() == "waiting\n"
         wait_for(lambda: _connections(server))
         assert server.signal_connections(signal.SIGKILL) > 0
         wait_for(lambda: not _connections(server))

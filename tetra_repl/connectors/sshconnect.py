@@ -206,10 +206,11 @@ def _open_socket(host, tunnel, timeout: float):
     if tunnel is not None:
         try:
             return tunnel(host.hostname, host.port, timeout)
-        except (HostKeyError, AuthError):
+        except (HostKeyError, AuthError, Cancelled):
             raise
-        except ConnectorError as exc:
-            raise _Transient(f"via jump host: {exc.message}") from None
+        except ConnectorError as exc:  # the jump host itself: it has had its own retries
+            raise ConnectError(f"{host.name}: cannot reach {host.hostname}:{host.port} via the "
+                               f"jump host: {exc.message}", hint=exc.hint) from None
         except Exception as exc:
             raise _Transient(f"the jump host could not open a tunnel ({exc})") from None
     try:
