@@ -248,6 +248,18 @@ def _typed(spec, type_: str, label: str, text: str):
                 raise UsageError(f"{spec.name}: {label} expects a number of seconds (0 or more), "
                                  f"got {text!r}", hint=f"see 'help {spec.name}'")
             return value
+        if type_ == "duration":  # seconds that must pass: a timeout of 0 would end at once
+            try:
+                value = float(text)
+                if value != value:  # NaN
+                    raise ValueError(text)
+            except ValueError:
+                raise UsageError(f"{spec.name}: {label} expects a number of seconds (more than 0), "
+                                 f"got {text!r}", hint=f"see 'help {spec.name}'") from None
+            if not value > 0:
+                raise UsageError(f"{spec.name}: {label} must be more than 0 seconds, got {text!r}",
+                                 hint=f"see 'help {spec.name}'")
+            return value
     except ValueError:
         raise UsageError(f"{spec.name}: {label} expects {'an integer' if type_ == 'int' else 'a number'}"
                          f", got {text!r}", hint=f"see 'help {spec.name}'") from None

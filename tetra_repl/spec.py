@@ -10,7 +10,8 @@ declarations (as pyinfra declares each connector setting once)::
                     examples=["tsm logs web --lines 50"])
     def logs(ctx, args): ...
 
-Types: ``str``, ``int``, ``float``, ``bool`` (a switch), ``path`` (completes
+Types: ``str``, ``int``, ``float`` (seconds, 0 or more), ``duration`` (seconds,
+more than 0: a timeout), ``bool`` (a switch), ``path`` (completes
 file names), ``target`` (an @symbol, given to the handler as
 :class:`tetra_repl.language.Symbol`), ``assignment`` (``NAME=VALUE`` as a
 ``(name, value)`` pair).
@@ -22,7 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-TYPES = ("str", "int", "float", "bool", "path", "target", "assignment")
+TYPES = ("str", "int", "float", "duration", "bool", "path", "target", "assignment")
 
 
 @dataclass(frozen=True)

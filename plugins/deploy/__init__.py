@@ -66,7 +66,7 @@ def check_artifact(path: Path) -> None:
                 options=[Option("--config", type="path", metavar="FILE", help="a config file shipped with it"),
                          Option("--health", metavar="URL", help="health URL polled on each host"),
                          Option("--check", metavar="CMD", help="check command run on each host"),
-                         Option("--health-timeout", type="float", metavar="S", default=30.0,
+                         Option("--health-timeout", type="duration", metavar="S", default=30.0,
                                 help="how long the health URL is polled"),
                          Option("--parallel", type="int", metavar="N", help="hosts at once"),
                          Option("--keep", type="int", metavar="N",
@@ -85,8 +85,6 @@ def deploy(ctx, args):
         raise UsageError("deploy: --keep must be at least 1", hint="see 'help deploy'")
     if args.parallel is not None and args.parallel < 1:
         raise UsageError("deploy: --parallel must be at least 1", hint="see 'help deploy'")
-    if args.health_timeout is not None and args.health_timeout <= 0:
-        raise UsageError("deploy: --health-timeout must be more than 0 seconds", hint="see 'help deploy'")
     artifact = Path(args.artifact)
     check_artifact(artifact)
     if args.config and Path(args.config).is_dir():

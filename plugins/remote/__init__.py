@@ -10,9 +10,7 @@ from tetra_repl.plugin import Option, Param, Plugin
 
 plugin = Plugin("remote", help="remote execution: targets, resolve, exec, put, get")
 
-# text, checked by the command: it must be more than 0, and the generic check
-# for a float allows 0 (and would say so for a negative value)
-_TIMEOUT = Option("--timeout", metavar="S",
+_TIMEOUT = Option("--timeout", type="duration", metavar="S",
                   help="end the command (on the host too) after S seconds")
 _PARALLEL = Option("--parallel", type="int", metavar="N", help="at most N hosts at once")
 

@@ -102,7 +102,7 @@ def txn_resolve(ctx, args):
 
 @plugin.command("txn exec", help="Run a command on the transaction's hosts (stage EXECUTE)",
                 params=[ID, Param("command", rest=True)],
-                options=[Option("--timeout", type="float", metavar="S"), PARALLEL, WAIT],
+                options=[Option("--timeout", type="duration", metavar="S"), PARALLEL, WAIT],
                 examples=["txn exec -- uptime", "txn exec -- sh -c 'df -h /'",
                           "txn exec --parallel 1 -- systemctl restart api"],
                 description="Runs as 'exec @target' does: at most --parallel (else the "
@@ -116,7 +116,7 @@ def txn_exec(ctx, args):
 
 @plugin.command("txn validate", help="Check the result (stage VALIDATE); non-zero ends it FAIL",
                 params=[ID, Param("command", rest=True)],
-                options=[Option("--timeout", type="float", metavar="S"), PARALLEL],
+                options=[Option("--timeout", type="duration", metavar="S"), PARALLEL],
                 examples=["txn validate -- curl -fsS http://127.0.0.1:8080/health"])
 def txn_validate(ctx, args):
     from .work import run_stage

@@ -118,7 +118,7 @@ def test_put_and_txn_exec_summaries_give_the_hints_too(tetra, world, tmp_path):
     assert len(hints) == 1 and hints[0].startswith("  hint (u): if that fingerprint is right:"), r.stdout
 
 
-@pytest.mark.parametrize("value", ["-1", "0", "=-1", "=0", "-0.5", "nan"])
+@pytest.mark.parametrize("value", ["-1", "0", "=-1", "=0", "-0.5"])
 def test_exec_timeout_not_above_zero_gets_one_message(tetra, world, tmp_path, value):
     world.write({"two": [host_table("t1", world.sshd), host_table("t2", world.sshd)]})
     ran = tmp_path / "ran"
@@ -134,8 +134,9 @@ def test_exec_timeout_not_above_zero_gets_one_message(tetra, world, tmp_path, va
 
 def test_exec_timeout_that_is_not_a_number(tetra, world):
     world.write({"two": [host_table("t1", world.sshd), host_table("t2", world.sshd)]})
-    r = tetra("-c", "exec @two --timeout soon -- true")
-    assert r.returncode == 2
-    assert "exec: --timeout expects a number of seconds (more than 0), got 'soon'" in r.stderr
+    for text in ("soon", "nan"):
+        r = tetra("-c", f"exec @two --timeout {text} -- true")
+        assert r.returncode == 2
+        assert f"exec: --timeout expects a number of seconds (more than 0), got '{text}'" in r.stderr
     r = tetra("-c", "exec @two --timeout 0.5 -- true")
     assert r.returncode == 0, r.stderr

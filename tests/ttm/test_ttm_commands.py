@@ -293,3 +293,15 @@ def test_verify_offers_rebuild_only_for_what_rebuild_repairs(tetra, tetra_dir):
     log_file.write_bytes(good + b'{"seq": 2, "ty')  # torn
     r = tetra("txn", "verify", txn_id)
     assert r.returncode == 1 and f"'txn rebuild {txn_id}' repairs it" in r.stderr
+
+
+def test_timeouts_that_must_pass_refuse_zero_with_one_message(tetra, tetra_dir, tmp_path):
+    """A 'duration' option (txn exec/validate --timeout, deploy --health-timeout)
+    says the same thing for every value not above 0."""
+    new(tetra)
+    assert tetra("-c", "txn resolve").returncode == 0
+    for text in ("0", "-1"):
+        r = tetra("-c", f"txn exec --timeout {text} -- true")
+        assert r.returncode == 2
+        assert f"txn exec: --timeout must be more than 0 seconds, got '{text}'" in r.stderr
+    assert state(tetra_dir, all_ids(tetra_dir)[0])["stage"] == "ASSEMBLE"  # nothing ran
