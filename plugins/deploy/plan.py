@@ -111,12 +111,11 @@ def extract(lay: Layout) -> Op:
 
 # One big file of a tree copy, run by xargs as ``sh -c SCRIPT DEST ./path``:
 # direct I/O (O_DIRECT), else a plain copy where the filesystem refuses it;
-# then what ``cp -a`` would have kept: owner (where allowed, as cp), mode, times.
-_COPY_BIG = ('mkdir -p -- "$0/${1%/*}" && '
+# then what ``cp -a`` would have kept: mode, owner (where allowed), times.
+_COPY_BIG = ('{ [ -d "$0/${1%/*}" ] || mkdir -p -- "$0/${1%/*}"; } && '
              '{ dd if="$1" of="$0/$1" bs=1M oflag=direct status=none 2>/dev/null '
              '|| cat -- "$1" > "$0/$1"; } && '
-             '{ chown --reference="$1" -- "$0/$1" 2>/dev/null; '
-             'chmod --reference="$1" -- "$0/$1"; } && touch -r "$1" -- "$0/$1"')
+             'cp --attributes-only -p -- "$1" "$0/$1"')
 
 
 def copy_tree(source: str, lay: Layout) -> Op:
@@ -135,12 +134,12 @@ def copy_tree(source: str, lay: Layout) -> Op:
     # The copy runs in the source: the destination must not depend on the cwd.
     dst, find_dst = (q(part), "") if part.startswith("/") else \
         ('"$dst"', f"dst=$(cd -- {q(part)} && pwd) && ")
-    # cp skips the files already there: --update=none (coreutils 9.3+), else -n
-    # (which coreutils 9.2-9.4 count as a failure: then the fallback copies all)
+    # cp skips the files already there: -n, which coreutils 9.2-9.4 count as a
+    # failure (having copied the rest): then --update=none (9.3+) finishes quietly
     fast = (f"mkdir -- {q(part)} && {find_dst}cd -- {q(source)} && "
             f"find . -type f -size +1023k -links 1 -print0 | "
             f"xargs -0r -n1 -P4 sh -c {q(_COPY_BIG)} {dst} && "
-            f"{{ cp -a --update=none -- . {dst} || cp -an -- . {dst}; }}")
+            f"{{ cp -an -- . {dst} || cp -a --update=none -- . {dst}; }}")
     leftovers = " || ".join(f"[ -e {q(p)} ] || [ -L {q(p)} ]" for p in (part, rel))
     return Op("run", ["sh", "-c", (f"set -e; if {leftovers}; then rm -rf -- {q(part)} {q(rel)}; fi; "
                                   f"( {fast} ) 2>/dev/null || {{ rm -rf -- {q(part)}; cp -a -- {q(source)} {q(part)}; }}; "
