@@ -9,18 +9,11 @@ import re
 import subprocess
 
 import pytest
-from sshworld import SSHWorld, host_table
+from sshworld import host_table
 
 from sshd import free_port
 
 pytestmark = pytest.mark.ssh
-
-
-@pytest.fixture
-def world(tetra_dir, tmp_path, sshd, ssh_keys):
-    w = SSHWorld(tetra_dir, tmp_path / "home", sshd, ssh_keys)
-    w.trust(sshd)
-    return w
 
 
 def _changed_known_hosts(tmp_path, port: int):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from sshworld import SSHWorld, alive_with, host_table, start_tetra
+from sshworld import alive_with, host_table, start_tetra
 
 from sshd import free_port, silent_listener
 
@@ -20,11 +20,10 @@ pytestmark = pytest.mark.ssh
 
 
 @pytest.fixture
-def world(tetra_dir, tmp_path, sshd, ssh_keys):
-    w = SSHWorld(tetra_dir, tmp_path / "home", sshd, ssh_keys)
-    w.trust(sshd)
-    w.write({"one": [host_table("s1", sshd)]})
-    return w
+def world(world, sshd):
+    """tests/remote/conftest.py's world, with @one = the loopback sshd."""
+    world.write({"one": [host_table("s1", sshd)]})
+    return world
 
 
 def _kill_all(procs) -> None:
@@ -167,7 +166,7 @@ def test_accept_new_says_so_for_a_jump_hosts_key_too(tetra, world, sshd_factory)
     r = tetra("-c", "@inside echo hidden")
     assert r.returncode == 0, r.stderr
     assert jump.host_key_line in world.known_hosts.read_text()
-    assert (f"i1: jump host b1: recorded ssh-ed25519 SHA256:" in r.stderr
+    assert ("i1: jump host b1: recorded ssh-ed25519 SHA256:" in r.stderr
             and f"for [127.0.0.1]:{jump.port} in {world.known_hosts}" in r.stderr), r.stderr
 
 

@@ -14,19 +14,12 @@ from pathlib import Path
 
 import psutil
 import pytest
-from sshworld import SSHWorld, alive_with, host_table, start_tetra
+from sshworld import alive_with, host_table, start_tetra
 from tetra_testing import wait_for
 
 from sshd import silent_listener
 
 pytestmark = pytest.mark.ssh
-
-
-@pytest.fixture
-def world(tetra_dir, tmp_path, sshd, ssh_keys):
-    w = SSHWorld(tetra_dir, tmp_path / "home", sshd, ssh_keys)
-    w.trust(sshd)
-    return w
 
 
 def _connections(server) -> list:

@@ -10,17 +10,16 @@ import shutil
 import subprocess
 
 import pytest
-from sshworld import SSHWorld, host_table
+from sshworld import host_table
 
 pytestmark = pytest.mark.ssh
 
 
 @pytest.fixture
-def world(tetra_dir, tmp_path, sshd, ssh_keys):
-    w = SSHWorld(tetra_dir, tmp_path / "home", sshd, ssh_keys)
-    w.trust(sshd)
-    w.write({"one": [host_table("s1", sshd)]})
-    return w
+def world(world, sshd):
+    """tests/remote/conftest.py's world, with @one = the loopback sshd."""
+    world.write({"one": [host_table("s1", sshd)]})
+    return world
 
 
 @contextlib.contextmanager
