@@ -157,7 +157,7 @@ def _write_pipelined(sftp, local: str, tmp: str, total: int, digest, progress,
     with steps.remote("create"):
         handle_file = sftp.open(tmp, "wb")
     depth = upload_depth(min(rtt, time.perf_counter() - started))
-    try:
+    with _closing(handle_file, steps.remote("write")):
         handle = handle_file.handle
         pending: deque = deque()
         offset = 0
@@ -188,14 +188,6 @@ def _write_pipelined(sftp, local: str, tmp: str, total: int, digest, progress,
                 sftp._read_response(pending.popleft())
         if progress:
             progress(total, total)
-    except BaseException:
-        try:
-            handle_file.close()
-        except Exception:
-            pass  # the first error is the one to report
-        raise
-    with steps.remote("write"):
-        handle_file.close()
 
 
 def _read_pipelined(sftp, source: str, total: int, out, digest, progress,
@@ -210,7 +202,7 @@ def _read_pipelined(sftp, source: str, total: int, out, digest, progress,
     done = 0
     with steps.remote("read"):
         remote = sftp.open(source, "rb")
-    try:
+    with _closing(remote, steps.remote("read")):
         pending: deque = deque()
         offset = 0
         while done < total or pending:
@@ -239,15 +231,21 @@ def _read_pipelined(sftp, source: str, total: int, out, digest, progress,
             done += len(data)
             if progress:
                 progress(done, total)
-    except BaseException:
-        try:
-            remote.close()
-        except Exception:
-            pass  # the first error is the one to report
-        raise
-    with steps.remote("read"):
-        remote.close()
     return done
+
+
+@contextlib.contextmanager
+def _closing(handle, step):
+    """Close ``handle`` after the block, a failure of the close labelled by
+    ``step``; after an error in the block, that error is the one reported."""
+    try:
+        yield handle
+    except BaseException:
+        with contextlib.suppress(Exception):
+            handle.close()
+        raise
+    with step:
+        handle.close()
 
 
 def download(connector, remote_path: str, local_path: str, progress=None, cancel=None) -> str:
