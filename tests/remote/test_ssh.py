@@ -414,6 +414,49 @@ def test_ctrl_c_while_connecting_ends_the_attempt_and_the_retries(tetra_env, wor
     assert "interrupted" in err and "Traceback" not in err
 
 
+def test_ctrl_c_ends_a_tcp_connect_to_a_host_that_drops_syn_packets(tetra_env, world):
+    """A full listen backlog drops SYN packets, as a firewall would: the TCP
+    connect waits; Ctrl-C ends it then, not after connect_timeout (60 s)."""
+    import signal
+    import socket
+    import subprocess
+
+    from tetra_testing import TETRA, wait_for
+
+    def syn_sent(port: int, besides: set[int]) -> bool:
+        """A connect to ``port`` from a local port not in ``besides`` awaits an answer."""
+        with open("/proc/net/tcp") as f:
+            rows = [line.split() for line in list(f)[1:]]
+        return any(r[2].endswith(f":{port:04X}") and r[3] == "02"
+                   and int(r[1].rsplit(":", 1)[1], 16) not in besides for r in rows)
+
+    with socket.socket() as full:
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        port = full.getsockname()[1]
+        fillers = [socket.socket() for _ in range(3)]
+        try:
+            for c in fillers:
+                c.setblocking(False)
+                c.connect_ex(("127.0.0.1", port))
+            world.write({"black": [f'{{ name = "h1", host = "127.0.0.1", port = {port} }}']},
+                        defaults={"connect_timeout": 60, "connect_retries": 0})
+            proc = subprocess.Popen([TETRA, "-c", "@black true"], env=tetra_env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                ours = {c.getsockname()[1] for c in fillers}
+                wait_for(lambda: syn_sent(port, ours))
+                proc.send_signal(signal.SIGINT)
+                _, err = proc.communicate(timeout=20)  # far less than the connect timeout
+            finally:
+                proc.kill()
+        finally:
+            for c in fillers:
+                c.close()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+
+
 def test_proxy_jump_through_a_topology_target(tetra, world, sshd_factory):
     jump = sshd_factory(log_level="DEBUG1")
     world.trust(jump)

@@ -106,7 +106,7 @@ def _attempt(host, tunnel, timeout: float, cancel: threading.Event | None = None
 
     _quiet_paramiko()
 
-    sock = _open_socket(host, tunnel, timeout)
+    sock = _open_socket(host, tunnel, timeout, cancel)
     watched = WatchedSocket(sock)
     transport = paramiko.Transport(watched, default_window_size=WINDOW,
                                    default_max_packet_size=MAX_PACKET)
@@ -202,7 +202,7 @@ def _describe_handshake(exc) -> str:
     return f"handshake failed: {text}"
 
 
-def _open_socket(host, tunnel, timeout: float):
+def _open_socket(host, tunnel, timeout: float, cancel: threading.Event | None = None):
     if tunnel is not None:
         try:
             return tunnel(host.hostname, host.port, timeout)
@@ -214,7 +214,9 @@ def _open_socket(host, tunnel, timeout: float):
         except Exception as exc:
             raise _Transient(f"the jump host could not open a tunnel ({exc})") from None
     try:
-        sock = socket.create_connection((host.hostname, host.port), timeout=timeout)
+        sock = _tcp_connect(host.hostname, host.port, timeout, cancel)
+    except Cancelled:
+        raise Cancelled(f"{host.name}: cancelled while connecting") from None
     except socket.gaierror as exc:
         raise ConnectError(f"{host.name}: cannot resolve host name {host.hostname!r}: "
                            f"{exc.strerror}", hint="check hostname in the topology or ssh_config") from None
@@ -231,6 +233,39 @@ def _open_socket(host, tunnel, timeout: float):
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     return sock
+
+
+def _tcp_connect(hostname: str, port: int, timeout: float, cancel) -> socket.socket:
+    """``socket.create_connection``, but ``cancel`` ends the wait at once (a
+    host that drops SYN packets would hold Ctrl-C for the whole timeout)."""
+    if cancel is None:
+        return socket.create_connection((hostname, port), timeout=timeout)
+    import select
+
+    deadline = time.monotonic() + timeout
+    error: OSError | None = None
+    for family, kind, proto, _, address in socket.getaddrinfo(hostname, port, type=socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            code = sock.connect_ex(address)
+            while code == errno.EINPROGRESS:
+                if cancel.is_set():
+                    raise Cancelled("cancelled")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise socket.timeout("timed out")
+                if select.select([], [sock], [], min(0.05, remaining))[1]:
+                    code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code == 0:
+                sock.settimeout(timeout)  # as create_connection leaves it
+                return sock
+            error = OSError(code, os.strerror(code))
+        except BaseException:
+            sock.close()
+            raise
+        sock.close()
+    raise error or OSError(errno.EHOSTUNREACH, "no address to connect to")
 
 
 def _load_key(path: str):
