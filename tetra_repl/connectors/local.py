@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import os
 import shutil
@@ -13,7 +12,7 @@ import time
 from collections.abc import Sequence
 
 from .base import Cancelled, Connector, ProgressCallback, RunResult, TransferError
-from .streams import CHUNK, LineSplitter, temp_name
+from .streams import CHUNK, LineSplitter, io_reason, temp_name
 
 KILL_GRACE_S = 2.0
 
@@ -167,15 +166,15 @@ def _copy(source: str, dest: str, progress, host: str, verb: str, cancel=None,
             where = f" on {host}" if verb == "put" else ""
             if step == "read":
                 raise TransferError(f"{verb}: cannot read {source}"
-                                    f"{'' if verb == 'put' else f' on {host}'}: {_reason(exc)}") from None
+                                    f"{'' if verb == 'put' else f' on {host}'}: {io_reason(exc)}") from None
             hint = None
             if step == "create":
                 reason = (f"cannot create a file in {parent}: "
-                          f"{_reason(exc, creating=True)}")
+                          f"{io_reason(exc, creating=True)}")
                 hint = (f"{verb} writes a temporary file in {parent}, then renames it to {dest}; "
                         "choose a place where new files can be created")
             else:
-                reason = _reason(exc)
+                reason = io_reason(exc)
                 if step == "rename" and existed:
                     hint = (f"the file was copied but could not be renamed over {dest}, "
                             "which is unchanged: is it immutable (lsattr)?")
@@ -184,18 +183,3 @@ def _copy(source: str, dest: str, progress, host: str, verb: str, cancel=None,
     if progress and total == 0:
         progress(0, 0)
     return digest.hexdigest()
-
-
-_REASONS = {errno.EACCES: "permission denied", errno.EPERM: "permission denied",
-            errno.ENOSPC: "no space left on the device", errno.EDQUOT: "disk quota exceeded",
-            errno.EROFS: "read-only file system", errno.EISDIR: "it is a directory"}
-
-
-def _reason(exc: OSError, creating: bool = False) -> str:
-    """An OSError in words, without "[Errno N]"."""
-    if exc.errno == errno.ENOENT and creating:
-        return "the directory does not accept new files"  # it exists: /proc, /sys
-    if exc.errno in _REASONS:
-        return _REASONS[exc.errno]
-    text = exc.strerror or str(exc)
-    return text[:1].lower() + text[1:]

@@ -9,7 +9,6 @@ so a destination is never a torn file.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import math
 import os
@@ -20,7 +19,7 @@ import threading
 import time
 
 from .base import Cancelled, ConnectionLost, TransferError
-from .streams import temp_name
+from .streams import io_reason, temp_name
 
 REQUEST = 64 * 1024  # two SSH packets a request: fewer acks to parse than paramiko's 32 KiB
 MAX_IN_FLIGHT = 64  # 4 MiB in flight: beyond the server's window, so the pipe never drains
@@ -355,40 +354,6 @@ class _Steps:
             raise
 
 
-_REASONS = {
-    errno.EACCES: "permission denied",
-    errno.EPERM: "permission denied",
-    errno.ENOSPC: "no space left on the device",
-    errno.EDQUOT: "disk quota exceeded",
-    errno.EROFS: "read-only file system",
-    errno.EISDIR: "it is a directory",
-    errno.ENOTDIR: "a part of the path is not a directory",
-    errno.EFBIG: "the file is too large",
-    errno.EIO: "input/output error",
-}
-
-
-def _reason(exc: BaseException, creating: bool = False) -> str:
-    """An I/O error in words, without "[Errno N]" or SFTP's bare status names."""
-    number = getattr(exc, "errno", None)
-    if number == errno.ENOENT and creating:
-        # the directory exists (checked before): it just takes no new files (/proc, /sys)
-        return "the directory does not accept new files"
-    if number in _REASONS:
-        return _REASONS[number]
-    text = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).strip()
-    if isinstance(exc, OSError) and number is None:
-        # an SFTP status with no errno: the server's generic text
-        if text in ("Failure", ""):
-            return "the server refused (it said only \"Failure\")"
-        if text == "Operation unsupported":
-            return "the server does not support that operation"
-        return f"the server refused ({text})"
-    if not text:
-        return type(exc).__name__
-    return text[0].lower() + text[1:] if text[:2] != text[:2].upper() else text
-
-
 def _raise_fault(connector, verb: str, fault: _Fault):
     """The TransferError for a fault: which side, which path, what went wrong."""
     exc, steps, action = fault.exc, fault.steps, fault.action
@@ -396,7 +361,7 @@ def _raise_fault(connector, verb: str, fault: _Fault):
         transport = connector._transport
         if transport is None or not transport.is_active() or not isinstance(exc, OSError):
             raise connector._lost(f"{verb} of {steps.remote_path}") from None
-    reason = _reason(exc, creating=action == "create")
+    reason = io_reason(exc, creating=action == "create")
     where = f"{connector.host}: " if fault.side == "remote" else ""
     side = " here (local)" if fault.side == "local" else " (remote)"
     target = steps.local_path if verb == "get" else steps.remote_path

@@ -1,7 +1,9 @@
-"""Shared pieces of connectors: line splitting, checksums, quoting, atomic local writes."""
+"""Shared pieces of connectors: line splitting, checksums, quoting, atomic local writes,
+I/O errors in words."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import shlex
@@ -91,3 +93,38 @@ def temp_name(path: str, join=os.path.join, split=os.path.split) -> str:
 def not_found_in(stderr: str, exit_status: int | None) -> bool:
     """Whether a shell's exit 127 means the command itself was not found."""
     return exit_status == 127 and ("not found" in stderr or "No such file" in stderr)
+
+
+_IO_REASONS = {
+    errno.EACCES: "permission denied",
+    errno.EPERM: "permission denied",
+    errno.ENOSPC: "no space left on the device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EROFS: "read-only file system",
+    errno.EISDIR: "it is a directory",
+    errno.ENOTDIR: "a part of the path is not a directory",
+    errno.EFBIG: "the file is too large",
+    errno.EIO: "input/output error",
+}
+
+
+def io_reason(exc: BaseException, creating: bool = False) -> str:
+    """An I/O error in words (local or SFTP), without "[Errno N]" or SFTP's bare
+    status names; ``creating``: it came creating a file in an existing directory."""
+    number = getattr(exc, "errno", None)
+    if number == errno.ENOENT and creating:
+        # the directory exists (checked before): it just takes no new files (/proc, /sys)
+        return "the directory does not accept new files"
+    if number in _IO_REASONS:
+        return _IO_REASONS[number]
+    text = (exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)).strip()
+    if isinstance(exc, OSError) and number is None:
+        # an SFTP status with no errno: the server's generic text
+        if text in ("Failure", ""):
+            return "the server refused (it said only \"Failure\")"
+        if text == "Operation unsupported":
+            return "the server does not support that operation"
+        return f"the server refused ({text})"
+    if not text:
+        return type(exc).__name__
+    return text[0].lower() + text[1:] if text[:2] != text[:2].upper() else text
