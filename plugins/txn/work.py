@@ -125,21 +125,20 @@ def fan_out(ctx, hosts, command, timeout, cancel, *, parallel: int = 10) -> dict
     """Run on at most ``parallel`` hosts at once, as ``exec @target`` does (its
     fan-out, notes and per-host summary); output prefixed with the host when several.
     ``timeout`` None: each host's ``timeout`` setting."""
-    from tetra_repl.connectors import RunResult, fan_out as fan_out_hosts, pool_for
+    from tetra_repl.connectors import RunResult, pool_for
     from tetra_repl.connectors.report import report_notes, summary_lines
 
-    pool = pool_for(ctx.session)
     many = len(hosts) > 1
 
     def one(host):
         out = (lambda line: ctx.out(f"[{host.name}] {line}")) if many else ctx.out
         err = (lambda line: ctx.err(f"[{host.name}] {line}")) if many else ctx.err
         limit = timeout if timeout is not None else host.setting("timeout")
-        return pool.get(host).run(command, timeout=limit, on_stdout=out, on_stderr=err,
-                                  cancel=cancel)
+        return targets.connector(ctx.session, host).run(command, timeout=limit, on_stdout=out,
+                                                        on_stderr=err, cancel=cancel)
 
-    results = fan_out_hosts(hosts, one, parallel=parallel, cancel=cancel)
-    report_notes(ctx.err, pool, hosts)
+    results = targets.fan_out(hosts, one, parallel=parallel, cancel=cancel)
+    report_notes(ctx.err, pool_for(ctx.session), hosts)
     if many and not ctx.json:
         for line in summary_lines(results, max(len(h.name) for h in hosts)):
             ctx.out(line)
