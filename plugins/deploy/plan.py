@@ -111,11 +111,12 @@ def extract(lay: Layout) -> Op:
 
 # One big file of a tree copy, run by xargs as ``sh -c SCRIPT DEST ./path``:
 # direct I/O (O_DIRECT), else a plain copy where the filesystem refuses it;
-# then what ``cp -a`` would have kept: mode, owner (where allowed), times.
+# then what ``cp -a`` would have kept: mode, owner (where allowed), times,
+# extended attributes (``all``: one that cannot be kept is not a failure, as in cp -a).
 _COPY_BIG = ('{ [ -d "$0/${1%/*}" ] || mkdir -p -- "$0/${1%/*}"; } && '
              '{ dd if="$1" of="$0/$1" bs=1M oflag=direct status=none 2>/dev/null '
              '|| cat -- "$1" > "$0/$1"; } && '
-             'cp --attributes-only -p -- "$1" "$0/$1"')
+             'cp --attributes-only --preserve=all -- "$1" "$0/$1"')
 
 
 def copy_tree(source: str, lay: Layout) -> Op:
@@ -127,7 +128,7 @@ def copy_tree(source: str, lay: Layout) -> Op:
     disk without taking fresh page cache: on a VM that hands freed memory back
     to its host a fresh page costs more than the disk write (nine 50 MB copies:
     0.35 s instead of 0.6-1.4 s), and the running release's cached files are
-    not evicted.  (Those big files do not keep extended attributes.)  Without
+    not evicted.  Without
     GNU cp, or on any failure, it falls back to a plain ``cp -a``.
     """
     part, rel = lay.release_dir + ".part", lay.release_dir

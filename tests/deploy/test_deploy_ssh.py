@@ -305,3 +305,31 @@ def test_the_tree_copy_falls_back_to_plain_cp_a(tmp_path):
     assert sorted(p.name for p in rel.iterdir()) == ["R1"]
     assert (rel / "R1" / "big").read_bytes() == (src / "big").read_bytes()
     assert (rel / "R1" / "small").read_text() == "s"
+
+
+def test_the_tree_copy_keeps_extended_attributes_of_big_and_small_files(tmp_path):
+    """Like ``cp -a``: the direct-I/O copy of a big file keeps its xattrs too."""
+    import os
+    import subprocess
+
+    import pytest
+
+    from plugins.deploy import plan as P
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big").write_bytes(os.urandom(2 * 1024 * 1024))
+    (src / "small").write_text("s")
+    try:
+        for name in ("big", "small"):
+            os.setxattr(src / name, "user.tetra", name.encode())
+    except OSError:
+        pytest.skip("this filesystem keeps no user xattrs")
+    (tmp_path / "dep" / "releases").mkdir(parents=True)
+    op = P.copy_tree(str(src), P.Layout(str(tmp_path / "dep"), "R1"))
+    r = subprocess.run(op.argv, capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    rel = tmp_path / "dep" / "releases" / "R1"
+    assert os.getxattr(rel / "big", "user.tetra") == b"big"
+    assert os.getxattr(rel / "small", "user.tetra") == b"small"
+    assert (rel / "big").read_bytes() == (src / "big").read_bytes()
