@@ -129,9 +129,12 @@ def run(argv: list[str]) -> int:
         if source is None:
             return ExitStatus.USAGE
         status = session.run_source(source, script=True)
-        if status == 0 and session.has_jobs and session.jobs.running():
+        if session.has_jobs and session.jobs.running():
+            # Work handed off is never dropped, not even by a script that stopped on a failure.
+            if status != 0:
+                session.err("tetra: waiting for the background jobs still running (Ctrl-C cancels them)")
             session.jobs.wait()
-            if any(j.status != "done" for j in session.jobs.list()):
+            if status == 0 and any(j.status != "done" for j in session.jobs.list()):
                 status = ExitStatus.ERROR
         if session.output_closed:
             return ExitStatus.OUTPUT_CLOSED

@@ -60,3 +60,19 @@ def test_a_background_job_that_raises_keeps_its_message(tetra):
     assert r.returncode == 1
     assert "[1] failed: wait --timeout 1 9 & — wait: no job 9" in r.stderr.splitlines()
     assert "tetra: line 2: wait failed (exit status 2)" in r.stderr
+
+
+def test_a_script_that_stops_on_a_failure_still_lets_its_background_jobs_finish(tetra, tmp_path):
+    """Work handed off is never dropped: the job completes, the status stays the failure's."""
+    out = tmp_path / "job.out"
+    job = f"@local sh -c 'sleep 0.5; echo finished > {out}' &"
+    r = tetra("-c", f"{job}\nbogus\necho never")
+    assert r.returncode == 2  # the unknown command's own status
+    assert r.stdout == ""
+    assert out.read_text() == "finished\n"
+    assert r.stderr.splitlines() == [
+        f"[1] started: {job}",
+        "tetra: line 2: unknown command 'bogus'",
+        "  hint: type 'help' to list commands",
+        "tetra: waiting for the background jobs still running (Ctrl-C cancels them)",
+        f"[1] done: {job}"], r.stderr
