@@ -333,3 +333,39 @@ def test_the_tree_copy_keeps_extended_attributes_of_big_and_small_files(tmp_path
     assert os.getxattr(rel / "big", "user.tetra") == b"big"
     assert os.getxattr(rel / "small", "user.tetra") == b"small"
     assert (rel / "big").read_bytes() == (src / "big").read_bytes()
+
+
+@pytest.mark.parametrize("unzstd", ["exit 1", "echo 'zstd: unsupported format' >&2; exit 1", None])
+def test_the_extract_falls_back_to_gzip_where_zstd_cannot_help(tmp_path, unzstd):
+    """Without unzstd, or with one that fails, the release is unpacked by
+    ``tar -xzf`` all the same, with nothing left over and nothing on stderr."""
+    import os
+    import subprocess
+    import tarfile
+
+    from plugins.deploy import plan as P
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "app.txt").write_text("v1")
+    dep = tmp_path / "dep" / "releases"
+    dep.mkdir(parents=True)
+    with tarfile.open(dep / "R1.tar.gz", "w:gz") as tar:
+        tar.add(src / "app.txt", arcname="app.txt")
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    path = os.environ["PATH"]
+    if unzstd is None:  # no unzstd at all: a PATH with only what the script needs
+        for tool in ("sh", "tar", "gzip", "rm", "mkdir", "mv"):
+            os.symlink(subprocess.run(["sh", "-c", f"command -v {tool}"], capture_output=True,
+                                      text=True).stdout.strip(), shim / tool)
+        path = str(shim)
+    else:
+        (shim / "unzstd").write_text(f"#!/bin/sh\n{unzstd}\n")
+        os.chmod(shim / "unzstd", 0o755)
+        path = f"{shim}:{path}"
+    op = P.extract(P.Layout(str(tmp_path / "dep"), "R1"))
+    r = subprocess.run(op.argv, capture_output=True, text=True, env={**os.environ, "PATH": path})
+    assert (r.returncode, r.stderr) == (0, "")
+    assert sorted(p.name for p in dep.iterdir()) == ["R1", "R1.tar.gz"]
+    assert (dep / "R1" / "app.txt").read_text() == "v1"
