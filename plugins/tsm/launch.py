@@ -27,8 +27,9 @@ _PYTHON = re.compile(r"python(\d+(\.\d+)?)?\Z")
 _ASSIGN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
 INTERPRETERS = {"node": "node", "nodejs": "node", "bash": "bash", "sh": "bash", "zsh": "bash",
                 "dash": "bash"}
-# flags of known servers that take a value, so the port may follow them
-_VALUE_FLAGS = {"http": ("-b", "--bind", "-d", "--directory", "-p", "--protocol")}
+# Flags of known servers that take no value: a number after any other flag is
+# that flag's value, not the port (`app.py --port 1 …`: the app's own flag).
+_SWITCHES = {"http": ("--cgi",)}
 SCRIPT_TYPES = {".py": ("python3", "python"), ".js": ("node", "node"), ".mjs": ("node", "node"),
                 ".cjs": ("node", "node"), ".sh": ("bash", "bash")}
 
@@ -109,20 +110,17 @@ def discover_port(request: StartRequest, analysis: Analysis, env: dict[str, str]
         if value and value.isdigit():
             return int(value)
     if analysis.process_type in ("python", "node"):
-        takes_value = _VALUE_FLAGS.get(analysis.label, ())
+        switches = _SWITCHES.get(analysis.label, ())
         words = iter(analysis.args)
         for word in words:
             if word.isdigit() and 0 < int(word) < 65536:
                 return int(word)
-            if word in takes_value:
-                next(words, None)  # `--bind 127.0.0.1 7777`: the address is not the end
+            if word.startswith("-") and "=" not in word and word not in switches:
+                next(words, None)  # a flag's value (`--bind 127.0.0.1 7777`, `--port 1`)
             elif not word.startswith("-"):
                 break
-    for i, word in enumerate(analysis.args):
-        if word == "--port" and i + 1 < len(analysis.args) and analysis.args[i + 1].isdigit():
-            return int(analysis.args[i + 1])
-        if word.startswith("--port=") and word[7:].isdigit():
-            return int(word[7:])
+    # The command's own flags are its business (SPEC 3: `-- python3 app.py --port 1`
+    # passes them verbatim); a trailing `--port` before any `--` is tsm's already.
     return None
 
 

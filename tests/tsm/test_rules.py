@@ -31,7 +31,9 @@ def _name_and_port(command, cwd, **flags):
      ("site-http-8080", 8080)),
     (["sleep", "100"], "/srv/jobs", {}, ("jobs-sleep", None)),
     (["PORT=4000", "node", "server.js"], "/srv/api", {}, ("api-server-4000", 4000)),
-    (["./worker", "--port", "9100"], "/srv/w", {}, ("w-worker-9100", 9100)),
+    (["./worker", "--port", "9100"], "/srv/w", {}, ("w-worker", None)),  # the command's own flag
+    (["python3", "app.py", "--port", "1"], "/srv/w", {}, ("w-app", None)),  # SPEC 3's example
+    (["python3", "-m", "http.server", "--cgi", "8000"], "/srv/w", {}, ("w-http-8000", 8000)),
     (["python3", "app.py"], "/srv/my app!", {}, ("my-app-app", None)),
 ])
 def test_names_and_ports_follow_the_spec(command, cwd, flags, expected):

@@ -65,6 +65,18 @@ def test_pm2_order_trailing_name_is_tsms_and_dash_dash_passes_flags_through(tsm,
     assert (tsm.processes / "echoer" / "current.out").read_text() == "['--name', 'x']\n"
 
 
+def test_the_spec_dash_dash_example_passes_the_commands_own_port_flag_through(tsm, tmp_path):
+    """SPEC 3: `tsm start --name w -- python3 app.py --port 1`: `--port 1` is the
+    app's own flag, not the port tsm waits for (SPEC 8's discovery order)."""
+    (tmp_path / "app.py").write_text("import sys, time\nprint(sys.argv[1:], flush=True)\n"
+                                     "time.sleep(60)\n")
+    r = tsm("start", "--name", "w", "--", PY, "app.py", "--port", "1", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    meta = tsm.meta("w")
+    assert (meta["port"], meta["command"][-2:]) == (None, ["--port", "1"])
+    wait_for(lambda: (tsm.processes / "w" / "current.out").read_text() == "['--port', '1']\n")
+
+
 def test_port_conflict_fails_and_names_the_holder(tsm, port):
     tsm("start", "--name", "first", "--", PY, "-m", "http.server", str(port), "--bind", "127.0.0.1")
     holder = tsm.meta(f"first-{port}")["pid"]
