@@ -17,6 +17,20 @@ plugin = Plugin("deploy", help="deploy, rollback, releases")
 
 WAIT = Option("--wait", type="float", optional_value=True, const=float("inf"), metavar="SECONDS",
               help="wait for locked hosts (forever, or SECONDS)")
+HEALTH = Option("--health", metavar="URL", help="health URL polled on each host")
+CHECK = Option("--check", metavar="CMD", help="check command run on each host")
+HEALTH_TIMEOUT = Option("--health-timeout", type="duration", metavar="S",
+                        help="how long the health URL is polled (default: topology "
+                             "'health_timeout', else 30)")
+
+
+def _check_validation(command: str, args) -> None:
+    """--health and --check are alternatives, and neither may be empty."""
+    if args.health is not None and args.check is not None:
+        raise UsageError(f"{command}: give --health or --check, not both", hint=f"see 'help {command}'")
+    for flag, value in (("--health", args.health), ("--check", args.check)):
+        if value is not None and not value.strip():
+            raise UsageError(f"{command}: {flag} is empty", hint=f"see 'help {command}'")
 
 
 def _wait(value):
@@ -44,8 +58,10 @@ def check_artifact(path: Path) -> None:
     hint = "give the path of a built .tar.gz (e.g. tar -czf app.tar.gz -C build .)"
     if path.is_dir():
         raise CommandError(f"deploy: artifact is a directory, not a .tar.gz: {path}", hint=hint)
-    if not path.is_file():
+    if not path.exists():
         raise CommandError(f"deploy: artifact not found: {path}", hint=hint)
+    if not path.is_file():
+        raise CommandError(f"deploy: artifact is not a regular file: {path}", hint=hint)
     try:
         with open(path, "rb") as f:
             gzipped = f.read(2) == b"\x1f\x8b"
@@ -61,13 +77,29 @@ def check_artifact(path: Path) -> None:
         raise CommandError(f"deploy: artifact is not a .tar.gz (gzip-compressed tar): {path}", hint=hint)
 
 
+def check_config(name: str) -> None:
+    """Refuse, before any transaction starts, a --config that is not one readable file."""
+    path = Path(name)
+    if not name:
+        raise UsageError("deploy: --config is empty", hint="see 'help deploy'")
+    if path.is_dir():
+        raise CommandError(f"deploy: config file is a directory: {name}",
+                           hint="give one file; pack directories into the artifact")
+    if not path.exists():
+        raise CommandError(f"deploy: config file not found: {name}")
+    if not path.is_file():
+        raise CommandError(f"deploy: config file is not a regular file: {name}")
+    try:
+        with open(path, "rb") as f:
+            f.read(1)
+    except OSError as exc:
+        raise CommandError(f"deploy: cannot read config file {name}: {exc.strerror}") from None
+
+
 @plugin.command("deploy", help="Deploy an artifact to a target as one transaction",
                 params=[Param("target", type="target"), Param("artifact", type="path")],
                 options=[Option("--config", type="path", metavar="FILE", help="a config file shipped with it"),
-                         Option("--health", metavar="URL", help="health URL polled on each host"),
-                         Option("--check", metavar="CMD", help="check command run on each host"),
-                         Option("--health-timeout", type="duration", metavar="S", default=30.0,
-                                help="how long the health URL is polled"),
+                         HEALTH, CHECK, HEALTH_TIMEOUT,
                          Option("--parallel", type="int", metavar="N", help="hosts at once"),
                          Option("--keep", type="int", metavar="N",
                                 help="releases kept per host (default: topology 'keep', else 5)"),
@@ -79,24 +111,22 @@ def check_artifact(path: Path) -> None:
 def deploy(ctx, args):
     from .engine import Deploy
 
-    if args.health and args.check:
-        raise UsageError("deploy: give --health or --check, not both", hint="see 'help deploy'")
+    _check_validation("deploy", args)
     if args.keep is not None and args.keep < 1:
         raise UsageError("deploy: --keep must be at least 1", hint="see 'help deploy'")
     if args.parallel is not None and args.parallel < 1:
         raise UsageError("deploy: --parallel must be at least 1", hint="see 'help deploy'")
+    if not args.artifact:
+        raise UsageError("deploy: the artifact path is empty", hint="see 'help deploy'")
     artifact = Path(args.artifact)
     check_artifact(artifact)
-    if args.config and Path(args.config).is_dir():
-        raise CommandError(f"deploy: config file is a directory: {args.config}",
-                           hint="give one file; pack directories into the artifact")
-    if args.config and not Path(args.config).is_file():
-        raise CommandError(f"deploy: config file not found: {args.config}")
+    if args.config is not None:
+        check_config(args.config)
     from tetra_repl.ttm import targets
 
     targets.resolve(ctx.session, args.target)  # an unknown target starts no transaction
     params = {"kind": "deploy", "artifact": str(artifact.resolve()),
-              "config": str(Path(args.config).resolve()) if args.config else None,
+              "config": str(Path(args.config).resolve()) if args.config is not None else None,
               "health": args.health, "check": args.check, "parallel": args.parallel,
               "health_timeout": args.health_timeout,
               "keep": args.keep, "dry_run": bool(args.dry_run)}
@@ -107,16 +137,22 @@ def deploy(ctx, args):
 
 @plugin.command("rollback", help="Switch a target back to an earlier release (its own transaction)",
                 params=[Param("target", type="target")],
-                options=[Option("--to", metavar="RELEASE", help="the release (default: the one before current)"),
-                         Option("--health", metavar="URL"), Option("--check", metavar="CMD"), WAIT],
+                options=[Option("--to", metavar="RELEASE",
+                                help="the release (default: the one before current that was "
+                                     "not itself rolled back from)"),
+                         HEALTH, CHECK, HEALTH_TIMEOUT, WAIT],
                 examples=["rollback @staging", "rollback @prod --to deploy-prod-20251017T143022"])
 def rollback(ctx, args):
     from tetra_repl.ttm import targets
 
     from .rollback import Rollback
 
+    _check_validation("rollback", args)
+    if args.to is not None and not args.to.strip():
+        raise UsageError("rollback: --to is empty", hint="'releases @target' lists the releases")
     targets.resolve(ctx.session, args.target)  # an unknown target starts no transaction
-    params = {"kind": "rollback", "to": args.to, "health": args.health, "check": args.check}
+    params = {"kind": "rollback", "to": args.to, "health": args.health, "check": args.check,
+              "health_timeout": args.health_timeout}
     txn = _start(ctx, f"rollback {args.target.text}" + (f" to {args.to}" if args.to else ""),
                  f"rollback-{args.target.name}", args.target, params)
     return Rollback(ctx, txn, wait=_wait(args.wait)).run()
@@ -139,7 +175,9 @@ def releases(ctx, args):
         if not r.ok:
             raise CommandError(f"{host.name}: {r.error or r.stderr.strip() or f'exit {r.exit_status}'}")
         names, current = P.parse_listing(r.stdout)
-        return {"deploy_path": lay.deploy_path, "current": current, "releases": names}
+        left = P.rolled_back(r.stdout)
+        return {"deploy_path": lay.deploy_path, "current": current, "releases": names,
+                "rolled_back": [n for n in names if n in left]}
 
     results = targets.fan_out(res.hosts, one, parallel=res.parallel)
     out, failed = {}, []
@@ -160,8 +198,9 @@ def releases(ctx, args):
             if not info["releases"]:
                 ctx.out("    (no releases)")
             for rel in reversed(info["releases"]):
-                ctx.out(f"  {'*' if rel == info['current'] else ' '} {rel}"
-                        + ("   (current)" if rel == info["current"] else ""))
+                note = ("   (current)" if rel == info["current"]
+                        else "   (rolled back from)" if rel in info["rolled_back"] else "")
+                ctx.out(f"  {'*' if rel == info['current'] else ' '} {rel}{note}")
     if failed:
         raise CommandError(f"releases: {len(failed)} host(s) failed: {'; '.join(failed)}")
 

@@ -16,7 +16,7 @@ import threading
 import time
 from contextlib import contextmanager
 
-from tetra_repl.errors import CommandError, TetraError
+from tetra_repl.errors import CommandError, Terminated, TetraError
 from tetra_repl.ttm import crash, lifecycle, session_leases, states, targets
 from tetra_repl.ttm.leases import Locked
 
@@ -243,10 +243,11 @@ class Deploy:
             raise
         except (HostFailure, TetraError) as exc:
             return self.fail(hps, exc)
-        except KeyboardInterrupt:  # Ctrl-C: stop the hosts, switch back, then exit 130
+        except KeyboardInterrupt as exc:  # Ctrl-C or SIGTERM: stop the hosts, switch back, exit
             self.cancel.set()
+            why = "SIGTERM" if isinstance(exc, Terminated) else "Ctrl-C"
             try:
-                self.fail(hps, TetraError("interrupted"), reason="interrupted (Ctrl-C)")
+                self.fail(hps, TetraError("interrupted"), reason=f"interrupted ({why})")
             except CommandError as exc:
                 self.ctx.err(f"tetra: {exc.message}")
             raise
@@ -321,7 +322,9 @@ class Deploy:
             self.say(line)
 
     def print_dry_run(self, hps: list[HostPlan]) -> None:
-        for line in dry_run_lines(hps, self.evidence("artifact"), self.sha(), self.config_op, self.keep):
+        # the upload reads the artifact itself while it is unchanged since SELECT (as now)
+        source = self._read_source or self.evidence("artifact")
+        for line in dry_run_lines(hps, source, self.sha(), self.config_op, self.keep):
             self.say(line)
 
     def execute(self, hps: list[HostPlan]) -> None:
@@ -549,7 +552,7 @@ class Deploy:
                 return
             crash.point("deploy.validate")
             if hp.health:
-                timeout = float(self.params.get("health_timeout") or 30)
+                timeout = self.health_timeout(hp)
                 deadline = time.monotonic() + timeout
                 while True:  # polled until it answers or the time is up
                     self.checkpoint()
@@ -572,6 +575,14 @@ class Deploy:
             self.say(f"[{hp.name}] validate " + ("ok" if hp.health or hp.check
                                                   else "skipped (no health/check configured)"))
 
+    def health_timeout(self, hp: HostPlan) -> float:
+        """How long a health URL is polled: ``--health-timeout``, else the
+        topology's ``health_timeout``, else 30 s."""
+        for value in (self.params.get("health_timeout"), hp.settings.get("health_timeout")):
+            if value is not None:
+                return float(value)
+        return 30.0
+
     def prune(self, hps: list[HostPlan]) -> list:
         """Keep the newest ``--keep`` releases per host (all hosts at once).
 
@@ -587,7 +598,7 @@ class Deploy:
             if name in steps:
                 continue
             prep = steps.get(f"prepare:{hp.name}") or {}
-            if "releases" in prep and not self._to_prune(hp, prep["releases"], None, prep):
+            if "releases" in prep and not self._to_prune(hp, prep["releases"], prep):
                 idle += [("step_started", {"step": name}, None),
                          ("step_done", {"step": name, "result": {"removed": []}}, None)]
             else:
@@ -600,10 +611,15 @@ class Deploy:
         """Releases kept per host: ``--keep``, else the topology's ``keep``, else 5."""
         return int(self.params.get("keep") or hp.settings.get("keep") or 5)
 
-    def _to_prune(self, hp: HostPlan, releases: list[str], current: str | None, prep: dict) -> list[str]:
+    def _to_prune(self, hp: HostPlan, releases: list[str], prep: dict) -> list[str]:
+        """Beyond the newest ``keep``, but never this release, nor (when two or
+        more are kept) the one that ran before it: what a rollback goes back to."""
         keep = self.keep(hp)
         names = sorted(set(releases) | {hp.layout.release}, key=P.release_order)
-        return P.to_prune(names, keep, {current, hp.layout.release} - {None})
+        protect = {hp.layout.release}
+        if keep >= 2 and prep.get("previous") in names:
+            protect.add(prep["previous"])
+        return P.to_prune(names, keep, protect)
 
     def prune_host(self, hp: HostPlan) -> None:
         with lifecycle.step(self.txn, f"prune:{hp.name}") as s, self.batching(s):
@@ -611,12 +627,11 @@ class Deploy:
                 return
             try:
                 prep = self.txn.state()["steps"].get(f"prepare:{hp.name}") or {}
-                if "releases" in prep:  # listed by prepare, under this lease
-                    releases, current = prep["releases"], None
-                else:  # a transaction begun before prepare listed them
-                    releases, current = P.parse_listing(
+                if "releases" not in prep:  # a transaction begun before prepare listed them
+                    prep = dict(prep)
+                    prep["releases"], _ = P.parse_listing(
                         self.run_op(hp, "prune", P.list_releases(hp.layout)).stdout)
-                gone = self._to_prune(hp, releases, current, prep)
+                gone = self._to_prune(hp, prep["releases"], prep)
                 if gone:
                     self.run_op(hp, "prune", P.remove(hp.layout, gone))
                 s.result = {"removed": gone}
@@ -625,8 +640,11 @@ class Deploy:
 
     # -- failure and compensation ---------------------------------------------
     def fail(self, hps: list[HostPlan], exc: TetraError, *, reason: str | None = None) -> int:
-        first = self.failures[0] if self.failures else exc
-        reason = reason or ("cancelled" if self.cancel.is_set() else first.message)
+        failed: dict[str, str] = {}  # every host that failed, once, in the order they failed
+        for f in self.failures:
+            failed.setdefault(f.host, f.message)
+        reason = reason or ("cancelled" if self.cancel.is_set()
+                            else "; ".join(failed.values()) or exc.message)
         rolled, problems = compensate(self, hps)
         lifecycle.fail(self.txn, self.leases, reason)
         back = ", ".join(f"{h} (to {p or 'no release'})" for h, p in rolled)

@@ -4,6 +4,7 @@ and the ordered operations of :mod:`plan` for one host."""
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,18 @@ def deploy_path(session, host) -> str:
     sources = getattr(host, "sources", {}) or {}
     if host.connector == "local" and sources.get("deploy_path", "builtin") == "builtin":
         return str(session.env.path("deploy", "hosts", host.name))
-    return str(settings.get("deploy_path") or "/srv/app")
+    path = str(settings.get("deploy_path", "/srv/app"))
+    if not path.strip():
+        raise TetraError(f"{host.name}: deploy_path is empty", hint="set it in the topology, "
+                         "e.g. deploy_path = \"/srv/app\"")
+    if path == "~" or path.startswith("~/"):
+        # as Capistrano's deploy_to "~/apps/x": the login's home.  Over SSH a
+        # relative path is that already, for commands and SFTP alike.
+        return os.path.expanduser(path) if host.connector == "local" else (path[2:] or ".")
+    if path.startswith("~"):
+        raise TetraError(f"{host.name}: deploy_path {path}: only ~/ (the login's home) is understood",
+                         hint="give an absolute path, or one under ~/")
+    return path
 
 
 def host_plans(session, hosts, release: str, params: dict) -> list[HostPlan]:

@@ -197,14 +197,38 @@ def list_releases(lay: Layout) -> Op:
 def _listing(lay: Layout) -> str:
     # the cd is in a subshell: a relative deploy_path still finds current
     return (f"( cd -- {q(lay.releases)} 2>/dev/null && "
-            f"for d in */; do [ -d \"$d\" ] && printf '%s\\n' \"${{d%/}}\"; done ); "
+            f"for d in */; do [ -d \"$d\" ] && printf '%s\\n' \"${{d%/}}\"; done; "
+            f"for m in .*{_MARK}; do [ -f \"$m\" ] && m=${{m#.}} && "
+            f"printf 'rolled-back=%s\\n' \"${{m%{_MARK}}}\"; done; true ); "
             f"printf 'current=%s\\n' \"$(readlink -- {q(lay.current)} || true)\"")
+
+
+# A release a rollback went back from is marked ``releases/.<name>.rolled-back``:
+# the next rollback skips it (Capistrano deletes it; tetra keeps it for --to).
+_MARK = ".rolled-back"
+
+
+def _marker(lay: Layout, release: str) -> str:
+    return f"{lay.releases}/.{release}{_MARK}"
+
+
+def mark_rolled_back(lay: Layout, away_from: str | None, to: str) -> Op:
+    """After a rollback: mark the release it left, unmark the one it went to."""
+    cmd = f"rm -f -- {q(_marker(lay, to))}"
+    if away_from:
+        cmd = f": > {q(_marker(lay, away_from))} && " + cmd
+    return Op("run", ["sh", "-c", cmd])
+
+
+def rolled_back(text: str) -> set[str]:
+    """The releases a rollback went back from, from :func:`list_releases` output."""
+    return {line[len("rolled-back="):] for line in text.splitlines() if line.startswith("rolled-back=")}
 
 
 def remove(lay: Layout, releases: list[str]) -> Op:
     paths = []
     for r in releases:
-        paths += [f"{lay.releases}/{r}", f"{lay.releases}/{r}.tar.gz"]
+        paths += [f"{lay.releases}/{r}", f"{lay.releases}/{r}.tar.gz", _marker(lay, r)]
     return Op("run", ["rm", "-rf", "--", *paths])
 
 
@@ -239,7 +263,7 @@ def parse_listing(text: str) -> tuple[list[str], str | None]:
         if line.startswith("current="):
             target = line[len("current="):].strip()
             current = PurePosixPath(target).name if target else None
-        elif line and not line.endswith(".part"):
+        elif line and not line.endswith(".part") and not line.startswith("rolled-back="):
             names.append(line)
     return sorted(names, key=release_order), current
 

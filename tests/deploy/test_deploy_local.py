@@ -44,7 +44,7 @@ def test_deploy_on_local_switches_current_and_records_evidence(tetra, tetra_dir,
     assert tetra("txn", "verify", txn_id).returncode == 0
     r = tetra("releases", "@local", "--json")
     assert json.loads(r.stdout)["local"] == {"deploy_path": str(dp(tetra_dir)), "current": txn_id,
-                                             "releases": [txn_id]}
+                                             "releases": [txn_id], "rolled_back": []}
 
 
 def test_dry_run_prints_every_remote_command_and_changes_nothing(tetra, tetra_dir, tmp_path):

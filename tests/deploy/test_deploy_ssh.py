@@ -4,6 +4,7 @@ topology's host entries point at it with different deploy_paths)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -369,3 +370,26 @@ def test_the_extract_falls_back_to_gzip_where_zstd_cannot_help(tmp_path, unzstd)
     assert (r.returncode, r.stderr) == (0, "")
     assert sorted(p.name for p in dep.iterdir()) == ["R1", "R1.tar.gz"]
     assert (dep / "R1" / "app.txt").read_text() == "v1"
+
+
+def test_a_deploy_path_under_tilde_is_the_login_home_over_ssh(tetra, tetra_dir, tmp_path, web, sshd):
+    """Capistrano's deploy_to "~/apps/x": the release goes under the login's
+    home, not into a directory named '~'."""
+    import pwd
+    import shutil
+    import uuid
+
+    home = pwd.getpwnam(sshd.user).pw_dir
+    name = f"tetra-test-{uuid.uuid4().hex[:8]}"
+    with open(tetra_dir / "topology.toml", "a") as f:
+        f.write(f'\n[targets.tilde]\nhosts = [{{ name = "t1", host = "127.0.0.1", '
+                f'deploy_path = "~/{name}/app" }}]\n')
+    try:
+        r = tetra("deploy", "@tilde", str(artifact(tmp_path / "a.tar.gz", "v1")))
+        assert r.returncode == 0, r.stderr
+        assert served(Path(home) / name / "app") == "v1"
+        assert not (Path(home) / "~").exists()
+        r = tetra("releases", "@tilde", "--json")
+        assert json.loads(r.stdout)["t1"]["current"] == current(Path(home) / name / "app")
+    finally:
+        shutil.rmtree(Path(home) / name, ignore_errors=True)

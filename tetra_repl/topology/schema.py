@@ -43,7 +43,7 @@ declare("connector", "str", "how to reach the host", choices=CONNECTORS)
 declare("deploy_path", "str", "where releases live on the host", "/srv/app")
 declare("health", "str", "URL polled after a deploy until it answers 2xx")
 declare("check", "str", "command run on the host after a deploy; 0 = healthy")
-declare("health_timeout", "float", "seconds to keep polling health or check after a deploy",
+declare("health_timeout", "float", "seconds to keep polling the health URL after a deploy",
         minimum=0)
 declare("restart", "str", "command run on the host after the switch")
 declare("keep", "int", "releases kept per host", 5, minimum=1)
