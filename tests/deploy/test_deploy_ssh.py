@@ -372,7 +372,7 @@ def test_the_extract_falls_back_to_gzip_where_zstd_cannot_help(tmp_path, unzstd)
     assert (dep / "R1" / "app.txt").read_text() == "v1"
 
 
-def test_a_deploy_path_under_tilde_is_the_login_home_over_ssh(tetra, tetra_dir, tmp_path, web, sshd):
+def test_a_deploy_path_under_tilde_is_the_login_home_over_ssh(tetra, tetra_dir, tmp_path, web, sshd):  # noqa: F811
     """Capistrano's deploy_to "~/apps/x": the release goes under the login's
     home, not into a directory named '~'."""
     import pwd
