@@ -135,7 +135,7 @@ class Store:
             if not isinstance(cause, OSError):
                 raise
             raise TetraError(f"cannot create transaction {txn_id}: {cause.strerror or cause}",
-                             hint="free some space and run the command again") from cause
+                             hint=_retry_hint(cause)) from cause
         return txn
 
     # -- finding ------------------------------------------------------------
@@ -325,7 +325,7 @@ class Transaction:
                 _truncate(self.events_file, size)
                 raise TetraError(f"{self.id}: cannot write events.ndjson: "
                                  f"{exc.strerror or exc}; nothing was written",
-                                 hint="free some space and run the command again") from exc
+                                 hint=_retry_hint(exc)) from exc
             crash.point("append.after")
             # state.json is a cache of the fsynced events: readers check its seq
             # against the log's tail and replay when it lags or does not parse
@@ -338,7 +338,8 @@ class Transaction:
                 raise TetraError(f"{self.id}: recorded in events.ndjson, but state.json could not "
                                  f"be written: {exc.strerror or exc} (it stays at version "
                                  f"{state['version']})",
-                                 hint=f"free some space, then 'txn rebuild {self.id}'") from exc
+                                 hint=("free some space, then " if _no_space(exc) else "")
+                                 + f"'txn rebuild {self.id}'") from exc
             crash.point("state.after")
             self._cache = new_state
         for event in events:
@@ -435,7 +436,7 @@ class Transaction:
                 digest, size = _copy_hashing(source, tmp)
             except OSError as exc:
                 raise TetraError(f"{self.id}: cannot copy evidence {source}: {exc.strerror or exc}",
-                                 hint="free some space and run the command again") from exc
+                                 hint=_retry_hint(exc)) from exc
             event = self.record_many([("stage_changed", None, nxt) for nxt in moves] + [(
                 "evidence_added", {"n": n, "file": f"ctx/{name}", "kind": kind, "sha256": digest,
                                    "bytes": size, "source": str(source.resolve())}, None)],
@@ -492,6 +493,15 @@ def _copy(state: dict) -> dict:
 
 
 _CHUNK = 1 << 20  # a whole number of blocks of any device: what direct I/O needs
+
+
+def _no_space(exc: OSError) -> bool:
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _retry_hint(exc: OSError) -> str | None:
+    """The hint for a failed state write: free space when that is what ran out."""
+    return "free some space and run the command again" if _no_space(exc) else None
 
 
 def _copy_hashing(src: Path, tmp: Path) -> tuple[str, int]:
