@@ -60,8 +60,9 @@ def _command(session, spec) -> str:
         lines.extend(["", "arguments:"])
         for p in spec.params:
             label = ("@" + p.name) if p.type == "target" else p.name.upper()
+            choices = f" [{'|'.join(p.choices)}]" if p.choices else ""
             extra = "" if p.required else " (optional)"
-            lines.append(f"  {label:<20} {p.help}{extra}")
+            lines.append(f"  {label:<20} {p.help}{choices}{extra}")
     if spec.options:
         lines.extend(["", "flags:"])
         for o in spec.options:
@@ -69,7 +70,9 @@ def _command(session, spec) -> str:
             if o.takes_value:
                 names += f" {o.metavar or o.dest.upper()}" if not o.optional_value else \
                     f"[={o.metavar or o.type.upper()}]"
-            default = f" (default: {o.default})" if o.default not in (None, False) else ""
+            # 0 and 0.0 are defaults worth showing (0 == False: test identity, not equality)
+            shown = o.takes_value and o.default is not None and o.default != ""
+            default = f" (default: {o.default})" if shown else ""
             choices = f" [{'|'.join(o.choices)}]" if o.choices else ""
             lines.append(f"  {names:<24} {o.help}{choices}{default}")
     if spec.aliases:
