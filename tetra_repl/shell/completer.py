@@ -101,10 +101,11 @@ class TetraCompleter(Completer):
                 verbatim = True
                 continue
             if word.kind is FLAG:
-                option = spec.option(word.text)
+                flag, eq, _ = word.text.partition("=")  # `--restart=always` gives --restart
+                option = spec.option(flag)
                 if option is not None:
                     given.update(option.names)
-                    if option.takes_value and not option.optional_value:
+                    if option.takes_value and not option.optional_value and not eq:
                         pending = option
                 continue
             if "=" in word.text and word.text.startswith("--"):
