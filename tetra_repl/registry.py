@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import Terminated
 from .plugin import Plugin
 from .spec import CommandSpec
 
@@ -35,22 +36,31 @@ class Registry:
         self.variable_providers: list[Any] = []
         self.toolbar_providers: list[Any] = []
         self.prompt_providers: list[Any] = []
+        self._owners: dict[str, str] = {}  # command name or alias -> source of its plugin
+        self._group_owners: dict[str, str] = {}  # group word -> source of its plugin
         self._discovered = False
         self._session = None
 
     # -- registration -------------------------------------------------------
-    def add_plugin(self, plugin: Plugin, source: str = "core") -> None:
-        """Register every command and hook of ``plugin``, or nothing if one clashes
-        or one of its load hooks fails."""
+    # Who owns a name is the plugin's source (its file or entry point), never
+    # its declared name: a second file saying Plugin("core") is still a
+    # stranger.  The first plugin to claim a top-level word keeps it, as a
+    # command or as a command group; a later plugin that claims a taken word
+    # (or adds a subcommand to another plugin's group) is refused whole.
+    def add_plugin(self, plugin: Plugin, source: str | None = None) -> None:
+        """Register every command and hook of ``plugin``, or nothing (ValueError)
+        if a command clashes with another plugin's, or if a load hook fails."""
+        source = source or f"in-process plugin {plugin.name}"
+        declared: set[str] = set()
         for spec in plugin.commands:
             for name in (spec.name, *spec.aliases):
-                owner = self.commands.get(name)
-                if owner is not None and owner.plugin != spec.plugin:
-                    raise ValueError(f"command {name!r} is already defined by "
-                                     f"plugin {owner.plugin!r}")
+                if name in declared:
+                    raise ValueError(f"command {name!r} is declared twice")
+                declared.add(name)
         # restored in place: the shell's lexer holds on to ``groups`` itself
         tables = (self.commands, self.groups, self.completers, self.variable_providers,
-                  self.toolbar_providers, self.prompt_providers, self.plugins)
+                  self.toolbar_providers, self.prompt_providers, self.plugins,
+                  self._owners, self._group_owners)
         saved = [table.copy() for table in tables]
         try:
             self._register(plugin, source)
@@ -64,10 +74,16 @@ class Registry:
             raise
 
     def _register(self, plugin: Plugin, source: str) -> None:
-        for spec in plugin.commands:
-            self.add_command(spec)
         for word, help in plugin.groups.items():
+            self._claim_group(word, source)
             self.groups[word] = (plugin.name, help)
+            self._group_owners[word] = source
+        for spec in plugin.commands:
+            self.add_command(spec, source)
+        taken = next((r for r in self.plugins if r.plugin is not None
+                      and r.name == plugin.name and r.source != source), None)
+        if taken is not None:
+            raise ValueError(f"the plugin name {plugin.name!r} is taken by {self._who(taken.source)}")
         self.completers.update(plugin.completers)
         self.variable_providers.extend(plugin.variable_providers)
         self.toolbar_providers.extend(plugin.toolbar_providers)
@@ -77,12 +93,46 @@ class Registry:
             for hook in plugin.load_hooks:
                 hook(self._session)
 
-    def add_command(self, spec: CommandSpec) -> None:
-        for name in (spec.name, *spec.aliases):
+    def add_command(self, spec: CommandSpec, source: str | None = None) -> None:
+        """Register one command for ``source``; ValueError if a name it needs is taken."""
+        source = source or f"in-process plugin {spec.plugin}"
+        names = (spec.name, *spec.aliases)
+        for name in names:
+            self._claim_command(name, source)
+        for name in names:
             self.commands[name] = spec
-        words = spec.words
-        if len(words) > 1 and words[0] not in self.groups:
-            self.groups[words[0]] = (spec.plugin, "")
+            self._owners[name] = source
+            words = name.split()
+            if len(words) > 1 and words[0] not in self.groups:
+                self.groups[words[0]] = (spec.plugin, "")
+                self._group_owners[words[0]] = source
+
+    def _claim_command(self, name: str, source: str) -> None:
+        owner = self._owners.get(name)
+        if owner is not None and owner != source:
+            raise ValueError(f"command {name!r} is already defined by {self._who(owner)}")
+        first, _, sub = name.partition(" ")
+        if not sub and first in self.groups:
+            raise ValueError(f"command {name!r} would hide the command group {first!r} "
+                             f"of {self._who(self._group_owners[first])}")
+        if sub:
+            self._claim_group(first, source, for_command=name)
+
+    def _claim_group(self, word: str, source: str, for_command: str | None = None) -> None:
+        what = f"command {for_command!r}" if for_command else f"command group {word!r}"
+        if word in self.commands:
+            raise ValueError(f"{what}: {word!r} is already a command of "
+                             f"{self._who(self._owners[word])}")
+        owner = self._group_owners.get(word)
+        if owner is not None and owner != source:
+            raise ValueError(f"{what}: the command group {word!r} belongs to {self._who(owner)}")
+
+    def _who(self, source: str) -> str:
+        """``plugin 'tsm' (entry point tetra_plugins.tsm:plugin)``: a source, worded."""
+        record = next((r for r in self.plugins if r.source == source and r.plugin), None)
+        if record is None:
+            return source
+        return f"plugin {record.name!r}" + ("" if record.source == record.name else f" ({source})")
 
     def bind_session(self, session) -> None:
         self._session = session
@@ -93,7 +143,10 @@ class Registry:
 
     # -- discovery ----------------------------------------------------------
     def discover(self, plugin_dir: Path | None, warn) -> None:
-        """Load entry-point and directory plugins once; ``warn(msg)`` for each failure."""
+        """Load entry-point and directory plugins once; ``warn(msg)`` for each failure.
+
+        Entry points first: an installed plugin keeps its commands whatever a
+        file in ``DIR/plugins`` declares."""
         if self._discovered:
             return
         self._discovered = True
@@ -101,9 +154,8 @@ class Registry:
 
         for ep in entry_points(ENTRY_POINT_GROUP):
             self._load(ep.name, f"entry point {ep.value}", ep.load, warn)
-        if plugin_dir is not None and plugin_dir.is_dir():
-            for path in sorted(plugin_dir.glob("*.py")):
-                self._load(path.stem, str(path), lambda p=path: _load_file(p), warn)
+        for path in local_plugin_files(plugin_dir):
+            self._load(path.stem, str(path), lambda p=path: _load_file(p), warn)
 
     def ensure_discovered(self) -> None:
         if not self._discovered and self._session is not None:
@@ -119,8 +171,11 @@ class Registry:
             if not isinstance(plugin, Plugin):
                 raise TypeError("defines no 'plugin' (a tetra_repl.plugin.Plugin)")
             self.add_plugin(plugin, source)
-        except (Exception, SystemExit) as exc:  # a broken plugin must not stop the shell
-            message = f"{type(exc).__name__}: {exc}"
+        except Terminated:
+            raise  # SIGTERM still ends tetra
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            # a broken plugin must not stop the shell, whatever it raises at import
+            message = one_line(exc)
             self.plugins.append(PluginRecord(name, source, None, message))
             warn(f"plugin {name!r} failed to load ({source}): {message}")
 
@@ -140,6 +195,22 @@ class Registry:
         return found[0] if found else None
 
 
+def local_plugin_files(plugin_dir: Path | None) -> list[Path]:
+    """The ``*.py`` plugins in ``DIR/plugins``, by name (none if it is missing)."""
+    if plugin_dir is None:
+        return []
+    try:
+        return sorted(p for p in plugin_dir.glob("*.py") if not p.name.startswith("."))
+    except OSError:
+        return []
+
+
+def one_line(exc: BaseException) -> str:
+    """``Type: message`` on one line, whatever newlines the message holds."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def _load_file(path: Path):
     import importlib.util
 
@@ -149,5 +220,9 @@ def _load_file(path: Path):
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
-    spec.loader.exec_module(module)
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(module_name, None)
+        raise
     return module
