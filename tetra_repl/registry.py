@@ -1,8 +1,10 @@
 """The command registry and plugin discovery.
 
-Core built-ins are registered at once; plugins (entry points and
-``DIR/plugins/*.py``) are discovered only when something needs them, so that
-``tetra -c 'echo hi'`` does not pay for importing every plugin.
+Core built-ins are registered at once.  The other plugins (entry points,
+then ``DIR/plugins/*.py``) load when something first needs them, so that
+``tetra -c 'echo hi'`` does not pay for importing every plugin -- unless
+``DIR/plugins`` holds a ``*.py``: then all load at start, so a broken one
+warns in every mode (SPEC 9) and clashes resolve in the same order always.
 """
 
 from __future__ import annotations
@@ -135,11 +137,15 @@ class Registry:
         return f"plugin {record.name!r}" + ("" if record.source == record.name else f" ({source})")
 
     def bind_session(self, session) -> None:
+        """Run the load hooks for ``session``; load every plugin now if
+        ``DIR/plugins`` holds one, so that its warning shows in every mode."""
         self._session = session
         for record in self.plugins:
             if record.plugin is not None:
                 for hook in record.plugin.load_hooks:
                     hook(session)
+        if local_plugin_files(session.env.path("plugins")):
+            session.load_plugins()
 
     # -- discovery ----------------------------------------------------------
     def discover(self, plugin_dir: Path | None, warn) -> None:
