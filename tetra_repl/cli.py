@@ -15,7 +15,7 @@ import sys
 from .errors import ExitStatus, Terminated
 
 USAGE = """\
-usage: tetra [OPTIONS] [-c STATEMENTS | FILE.tetra | COMMAND ARGS…]
+usage: tetra [OPTIONS] [-c STATEMENTS | FILE.tetra [OPTIONS] | COMMAND ARGS…]
 
 options:
   -c STATEMENTS        run the statements (separated by ';' or new lines), then exit
@@ -41,13 +41,35 @@ class _Usage(Exception):
 
 
 def parse_argv(argv: list[str]) -> tuple[dict, list[str]]:
-    """Split global options from the rest (the first non-option word ends options)."""
+    """Split global options from the rest (the first non-option word ends options).
+
+    A script takes no arguments, so the words after a script file are global
+    options too: ``tetra deploy.tetra --keep-going``.
+    """
     opts: dict = {}
-    i = 0
+    i, dashes = _options(argv, 0, opts)
+    rest = argv[i:]
+    if dashes or len(rest) < 2 or not _is_script(rest):
+        return opts, rest
+    script_opts: dict = {}
+    j, dashes = _options(rest, 1, script_opts)
+    if dashes or j < len(rest):
+        j -= dashes
+        raise _Usage(f"unexpected argument {rest[j]!r} after the script {rest[0]}"
+                     " (a script takes no arguments; options go before or after it)")
+    if "command" in script_opts:
+        raise _Usage(f"-c and the script {rest[0]} together: give one of them")
+    opts.update(script_opts)
+    return opts, rest[:1]
+
+
+def _options(argv: list[str], i: int, opts: dict) -> tuple[int, bool]:
+    """Read global options from ``argv[i]`` on into ``opts``: the index where they
+    end, and whether a ``--`` ended them (the index is then past it)."""
     while i < len(argv):
         word = argv[i]
         if word == "--":
-            return opts, argv[i + 1:]
+            return i + 1, True
         if not word.startswith("-") or word == "-":
             break
         name, eq, value = word.partition("=")
@@ -67,7 +89,19 @@ def parse_argv(argv: list[str]) -> tuple[dict, list[str]]:
         else:
             raise _Usage(f"unknown option {word!r}")
         i += 1
-    return opts, argv[i:]
+    return i, False
+
+
+def _is_script(rest: list[str]) -> bool:
+    """Whether ``rest`` starts with a script file rather than a command: a name
+    ending in .tetra, or an existing file named alone, by a path (``./deploy``,
+    as a ``#!`` line runs it), or followed only by options."""
+    first = rest[0]
+    if first.endswith(".tetra"):
+        return True
+    if len(rest) == 1:
+        return os.path.exists(first)
+    return os.path.isfile(first) and ("/" in first or all(w.startswith("-") for w in rest[1:]))
 
 
 def _terminate(signum, frame) -> None:
@@ -161,7 +195,7 @@ def _source(opts: dict, rest: list[str], session) -> str | None:
         return opts["command"]
     if not rest:
         return sys.stdin.read()
-    if len(rest) == 1 and (rest[0].endswith(".tetra") or os.path.exists(rest[0])):
+    if len(rest) == 1 and _is_script(rest):
         try:
             with open(rest[0], encoding="utf-8") as f:
                 return f.read()
