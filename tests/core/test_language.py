@@ -56,6 +56,12 @@ def test_statements_separators_comments_and_background():
     assert statements[3].args[1] == Word(("d#e",))
 
 
+def test_a_short_flag_takes_a_value_after_equals_as_a_long_one_does():
+    s = one("greet -n=3 -v= -x'a b' -e=A=\"$v\"")
+    assert s.args[1:] == (Flag("-n", Word(("3",))), Flag("-v", Word(("",))),
+                          Word(("-xa b",)), Flag("-e", Word(("A=", Var("v")))))
+
+
 def test_quoted_words_stay_plain_words():
     s = one("echo '--x' \"@y\" 'A=1'")
     assert s.args[1:] == (Word(("--x",)), Word(("@y",)), Word(("A=1",)))
@@ -120,7 +126,7 @@ _symbol = st.builds(Symbol, st.from_regex(r"[A-Za-z_][A-Za-z0-9_.\-]{0,5}", full
                     st.none() | st.lists(st.from_regex(r"[a-z0-9\-]{1,4}", fullmatch=True),
                                          min_size=1, max_size=3).map(tuple))
 _flag = st.builds(Flag, st.from_regex(r"--[a-z][a-z0-9\-]{0,5}|-[a-z]", fullmatch=True),
-                  st.none())
+                  st.none() | _word)  # -n=3 is a flag with a value, as --times=3 is
 _assign = st.builds(Assignment, _name, _word)
 _arg = st.one_of(_word, _symbol, _flag, _assign)
 _statement = st.builds(

@@ -30,8 +30,8 @@ _SYMBOL = re.compile(
     r"(?::(?P<role>[A-Za-z0-9_.\-]+))?"
     r"(?:\[(?P<sel>[^\]\s;&,]+(?:,[^\]\s;&,]+)*)\])?\Z"
 )
-_LONG_FLAG = re.compile(r"--([A-Za-z][A-Za-z0-9_\-]*)(=?)")
-_SHORT_FLAG = re.compile(r"-[A-Za-z][A-Za-z0-9_\-]*\Z")
+# --name, -n, --name=VALUE and -n=VALUE: a short flag's '=' works as a long one's
+_FLAG = re.compile(r"(--?[A-Za-z][A-Za-z0-9_\-]*)(=?)")
 _ASSIGN = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=")
 # The pieces of one WORD token, in the order the grammar lists them.
 _PIECE = re.compile(
@@ -268,13 +268,11 @@ def _classify(text: str, column: int, offset: int, passthrough: bool) -> Arg:
         return Word(_merge(pieces), column)
     head = pieces[0][1]
     if head.startswith("-"):
-        m = _LONG_FLAG.match(head)
-        if m and (m.group(2) or m.end() == len(head)) and (m.group(2) or len(pieces) == 1):
-            if m.group(2):
-                rest = [("bare", head[m.end():])] + pieces[1:]
-                return Flag("--" + m.group(1), Word(_merge(rest), column), column)
-            return Flag("--" + m.group(1), None, column)
-        if len(pieces) == 1 and _SHORT_FLAG.match(head):
+        m = _FLAG.match(head)
+        if m and m.group(2):
+            rest = [("bare", head[m.end():])] + pieces[1:]
+            return Flag(m.group(1), Word(_merge(rest), column), column)
+        if m and m.end() == len(head) and len(pieces) == 1:
             return Flag(head, None, column)
         return Word(_merge(pieces), column)
     m = _ASSIGN.match(head)

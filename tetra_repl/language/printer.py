@@ -53,7 +53,7 @@ def to_source(statement: Statement) -> str:
     return " ".join(parts)
 
 
-_ARGV_HEAD = re.compile(r"(--[A-Za-z][A-Za-z0-9_\-]*=|[A-Za-z_][A-Za-z0-9_]*=)(.*)\Z", re.S)
+_ARGV_HEAD = re.compile(r"(--?[A-Za-z][A-Za-z0-9_\-]*=|[A-Za-z_][A-Za-z0-9_]*=)(.*)\Z", re.S)
 _ARGV_BARE = re.compile(r"[A-Za-z0-9_./:,+%^~@=\[\]-]+\Z")
 
 
@@ -61,8 +61,8 @@ def argv_to_source(words: list[str]) -> str:
     """One statement from a shell's argv: each argv word stays exactly one word.
 
     The calling shell already removed its quotes, so anything not plainly
-    bare is single-quoted; ``--flag=value`` and ``NAME=value`` keep their head
-    so they are still a flag and an assignment.
+    bare is single-quoted; ``--flag=value``, ``-f=value`` and ``NAME=value``
+    keep their head so they are still a flag and an assignment.
     """
     out = []
     for word in words:
