@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import UsageError
-from .language import Assignment, Flag, Statement, Symbol, Var, Word
+from .language import (SYMBOL_HINT, Assignment, Flag, Statement, Symbol, SymbolError, Var, Word,
+                       parse_assignment, parse_symbol)
 from .spec import Args, CommandSpec, Option, Param
 
 EXEC_COMMAND = "exec"  # `@t CMD…` is `exec @t -- CMD…`
@@ -149,7 +150,7 @@ def bind(spec: CommandSpec, statement: Statement, skip: int, session) -> Args:
                                      hint=f"see 'help {spec.name}'")
                 value: Any = True
             elif arg.value is not None:
-                value = _convert(spec, option, arg.name, expand(arg.value, session))
+                value = _convert(spec, option, arg.name, arg.value, session)
             elif option.optional_value:
                 value = option.const
             else:
@@ -157,7 +158,7 @@ def bind(spec: CommandSpec, statement: Statement, skip: int, session) -> Args:
                     raise UsageError(f"{spec.name}: flag {arg.name} needs a value"
                                      f" ({option.metavar or option.type})",
                                      hint=f"see 'help {spec.name}'")
-                value = _convert(spec, option, arg.name, _raw(items[i], session))
+                value = _convert(spec, option, arg.name, items[i], session)
                 i += 1
             args.values[option.dest] = value
             args.given.add(option.dest)
@@ -196,7 +197,12 @@ def _bind_positionals(spec, fixed: list[Param], given: list, args: Args, session
             if spare == 0:
                 continue
             spare -= 1
-        args.values[p.name] = _convert_param(spec, p, next(values), session)
+        value = next(values)
+        if isinstance(value, Symbol) and p.type != "target":
+            # e.g. `txn new @local`: the description is missing
+            raise UsageError(f"{spec.name}: expected {p.name.upper()}, got the @target "
+                             f"{value.text!r}", hint=_usage_hint(spec))
+        args.values[p.name] = _convert(spec, p, p.name.upper(), value, session)
         args.given.add(p.name)
 
 
@@ -209,33 +215,39 @@ def _label(p: Param) -> str:
     return f"@{p.name}" if p.type == "target" else p.name.upper()
 
 
-def _convert_param(spec, p: Param, arg, session):
-    if p.type == "target":
-        if not isinstance(arg, Symbol):
-            raise UsageError(f"{spec.name}: expected an @target for {p.name.upper()}, "
-                             f"got {_raw(arg, session)!r}",
-                             hint=f"targets look like @staging; see 'help {spec.name}'")
-        return arg
-    if isinstance(arg, Symbol) and not p.rest:  # e.g. `txn new @local`: the description is missing
-        raise UsageError(f"{spec.name}: expected {p.name.upper()}, got the @target {_raw(arg, session)!r}",
-                         hint=_usage_hint(spec))
-    if p.type == "assignment":
-        if not isinstance(arg, Assignment):
-            raise UsageError(f"{spec.name}: expected NAME=VALUE, got {_raw(arg, session)!r}",
-                             hint=f"see 'help {spec.name}'")
-        return (arg.name, expand(arg.value, session))
+def _convert(spec, slot: Param | Option, label: str, arg, session):
+    """One argument as the value of a parameter or a flag (``label`` names it in
+    errors): the text, after expansion, is read by the slot's type."""
+    if slot.type == "target":
+        return _target(spec, label, arg, session)
+    if slot.type == "assignment":
+        if isinstance(arg, Assignment):
+            return (arg.name, expand(arg.value, session))
+        pair = parse_assignment(_raw(arg, session)) if isinstance(arg, Word) else None
+        if pair is None:
+            raise UsageError(f"{spec.name}: expected NAME=VALUE for {label}, "
+                             f"got {_raw(arg, session)!r}", hint=f"see 'help {spec.name}'")
+        return pair
     text = _raw(arg, session)
-    if p.choices and text not in p.choices:
-        raise UsageError(f"{spec.name}: {p.name.upper()} must be one of "
-                         f"{', '.join(p.choices)} (got {text!r})", hint=f"see 'help {spec.name}'")
-    return _typed(spec, p.type, p.name.upper(), text)
-
-
-def _convert(spec, option: Option, flag: str, text: str):
-    if option.choices and text not in option.choices:
-        raise UsageError(f"{spec.name}: {flag} must be one of {', '.join(option.choices)}"
+    if slot.choices and text not in slot.choices:
+        raise UsageError(f"{spec.name}: {label} must be one of {', '.join(slot.choices)}"
                          f" (got {text!r})", hint=f"see 'help {spec.name}'")
-    return _typed(spec, option.type, flag, text)
+    return _typed(spec, slot.type, label, text)
+
+
+def _target(spec, label: str, arg, session) -> Symbol:
+    """An @symbol as written, or a word whose text is one (``$t``, ``--target=@x``),
+    read by the parser's own rule."""
+    if isinstance(arg, Symbol):
+        return arg
+    text = _raw(arg, session)
+    if isinstance(arg, Word) and text.startswith("@"):
+        try:
+            return parse_symbol(text, arg.column)
+        except SymbolError as exc:
+            raise UsageError(f"{spec.name}: {exc}", hint=SYMBOL_HINT) from None
+    raise UsageError(f"{spec.name}: expected an @target for {label}, got {text!r}",
+                     hint=f"targets look like @staging; see 'help {spec.name}'")
 
 
 def _typed(spec, type_: str, label: str, text: str):
@@ -288,7 +300,8 @@ def execute(statement: Statement, session) -> int:
     # background or not: one lane per target keeps their order (a foreground
     # deploy waits for a background one on the same target instead of racing
     # it for the lease); different targets run concurrently.
-    target = next((a for a in statement.args if isinstance(a, Symbol)), None)
+    target = next((a for a in statement.args if isinstance(a, Symbol)), None) or next(
+        (v for v in args.values.values() if isinstance(v, Symbol)), None)  # e.g. `exec $t …`
     description = statement.source or spec.name
     if statement.background:
         session.jobs.start(description, lambda: _call(spec, ctx, args),

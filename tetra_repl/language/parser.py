@@ -248,21 +248,46 @@ def _symbol_problem(text: str) -> tuple[int, str]:
     return 0, "expected @name, @name:role or @name[hosts]"
 
 
+SYMBOL_HINT = "targets look like @staging, @prod:web, @prod[web-1] or @prod[0]"
+
+
+class SymbolError(ValueError):
+    """Text that is not an @symbol; ``at`` is the index of the fault in it."""
+
+    def __init__(self, text: str, at: int, expected: str):
+        super().__init__(f"invalid target {text!r}: {expected}")
+        self.at = at
+
+
+def parse_symbol(text: str, column: int = 0) -> Symbol:
+    """Read an @symbol: the one rule for a literal ``@prod:web`` and for a value
+    that must be a target (``exec $t``, ``--target=@x``).  Raises SymbolError.
+
+    >>> parse_symbol("@prod:web[web-1]").selector
+    ('web-1',)
+    """
+    m = _SYMBOL.match(text)
+    if m is None:
+        if not text.startswith("@"):
+            raise SymbolError(text, 0, "a target starts with '@'")
+        at, expected = _symbol_problem(text)
+        raise SymbolError(text, at, expected)
+    sel = m.group("sel")
+    return Symbol(m.group("name"), m.group("role"),
+                  tuple(sel.split(",")) if sel is not None else None, column)
+
+
 def _classify(text: str, column: int, offset: int, passthrough: bool) -> Arg:
     if _PLAIN.match(text):
         return Word((text,), column)
     if text[0] == "@" and not passthrough:
-        m = _SYMBOL.match(text)
-        if m is None:
-            at, expected = _symbol_problem(text)
+        try:
+            return parse_symbol(text, column)
+        except SymbolError as exc:
             raise ParseError(
-                f"invalid target {text!r}: {expected}",
-                line=_state.text.count("\n", 0, offset) + _state.first_line,
-                column=column + at, source_line=_source_line(_state.text, offset),
-                hint="targets look like @staging, @prod:web, @prod[web-1] or @prod[0]")
-        sel = m.group("sel")
-        return Symbol(m.group("name"), m.group("role"),
-                      tuple(sel.split(",")) if sel is not None else None, column)
+                str(exc), line=_state.text.count("\n", 0, offset) + _state.first_line,
+                column=column + exc.at, source_line=_source_line(_state.text, offset),
+                hint=SYMBOL_HINT) from None
     pieces = [("bare", text)] if _UNQUOTED.match(text) else _pieces(text)
     if passthrough or pieces[0][0] != "bare":
         return Word(_merge(pieces), column)
@@ -282,3 +307,7 @@ def _classify(text: str, column: int, offset: int, passthrough: bool) -> Arg:
     return Word(_merge(pieces), column)
 
 
+def parse_assignment(text: str) -> tuple[str, str] | None:
+    """``NAME=VALUE`` text as ``(name, value)`` (the rule of a literal assignment), else None."""
+    m = _ASSIGN.match(text)
+    return (m.group(1), text[m.end():]) if m else None
