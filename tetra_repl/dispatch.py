@@ -7,7 +7,7 @@ all call :func:`execute`.  Binding and validation come from the command's
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from .errors import UsageError
@@ -74,8 +74,32 @@ def _raw(arg, session) -> str:
     return f"{arg.name}={expand(arg.value, session)}"
 
 
-def find_command(statement: Statement, registry) -> tuple[CommandSpec, int]:
-    """The spec a statement names and how many leading words name it."""
+def expand_head(statement: Statement, session) -> Statement:
+    """``statement`` with its first word expanded, as what runs is looked up by its
+    text: ``$c hi`` runs the command in ``$c``; ``$t uptime`` (or ``@$env uptime``)
+    runs on the target in ``$t``.  The value stays one word: it is never split, nor
+    parsed as statements, and only a value starting with '@' is read, as an @symbol.
+    """
+    first = statement.args[0] if statement.args else None
+    if not isinstance(first, Word) or (first.is_literal and not first.literal.startswith("@")):
+        return statement
+    text = expand(first, session)
+    if text.startswith("@"):
+        try:
+            head: Word | Symbol = parse_symbol(text, first.column)
+        except SymbolError as exc:
+            raise UsageError(str(exc), hint=SYMBOL_HINT) from None
+    else:
+        head = Word((text,), first.column)
+    return replace(statement, args=(head, *statement.args[1:]))
+
+
+def find_command(statement: Statement, registry, session=None) -> tuple[CommandSpec, int]:
+    """The spec a statement names and how many leading words name it.
+
+    The first word is taken as written (see :func:`expand_head`); a subcommand
+    written with a variable (``tsm $s``) is expanded here, given the ``session``.
+    """
     first = statement.args[0] if statement.args else None
     if isinstance(first, Symbol):
         spec = registry.commands.get(EXEC_COMMAND)
@@ -86,12 +110,15 @@ def find_command(statement: Statement, registry) -> tuple[CommandSpec, int]:
             raise UsageError("no plugin provides remote execution ('exec')",
                              hint="see 'plugins' for plugins that failed to load")
         return spec, 0
-    name = statement.command_name
-    if name is None:
+    if not isinstance(first, Word) or not first.is_literal:
         raise UsageError("a statement must start with a command name or an @target")
+    name = first.literal
     second = statement.args[1] if len(statement.args) > 1 else None
     sub = second.literal if isinstance(second, Word) and second.is_literal else None
     for attempt in (0, 1):
+        if sub is None and isinstance(second, Word) and name in registry.groups \
+                and session is not None:
+            sub = expand(second, session)  # only where it names a subcommand
         if sub is not None and f"{name} {sub}" in registry.commands:
             return registry.commands[f"{name} {sub}"], 2
         if name in registry.commands:
@@ -293,7 +320,8 @@ def _unknown_flag(spec: CommandSpec, flag: str):
 
 def execute(statement: Statement, session) -> int:
     """Run one statement; returns its exit status.  Raises TetraError on failure."""
-    spec, skip = find_command(statement, session.registry)
+    statement = expand_head(statement, session)
+    spec, skip = find_command(statement, session.registry, session)
     args = bind(spec, statement, skip, session)
     ctx = Context(session, spec, statement)
     # Statements on a target go through the transaction runner, in the
@@ -325,4 +353,4 @@ def _call(spec: CommandSpec, ctx: Context, args: Args) -> int:
     return 0 if result is None else int(result)
 
 
-__all__ = ["Context", "execute", "bind", "find_command", "expand", "Var"]
+__all__ = ["Context", "execute", "bind", "expand_head", "find_command", "expand", "Var"]

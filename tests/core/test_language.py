@@ -56,6 +56,13 @@ def test_statements_separators_comments_and_background():
     assert statements[3].args[1] == Word(("d#e",))
 
 
+def test_an_at_word_with_a_variable_is_a_word_read_as_a_target_once_expanded():
+    s = one("@$env uptime")
+    assert s.args[0] == Word(("@", Var("env")))
+    s = parse("exec @box:${r}[$h] --")[0]
+    assert s.args[1] == Word(("@box:", Var("r"), "[", Var("h"), "]"))
+
+
 def test_a_short_flag_takes_a_value_after_equals_as_a_long_one_does():
     s = one("greet -n=3 -v= -x'a b' -e=A=\"$v\"")
     assert s.args[1:] == (Flag("-n", Word(("3",))), Flag("-v", Word(("",))),
@@ -74,6 +81,7 @@ def test_quoted_words_stay_plain_words():
     ("a & b", 1, 5, "unexpected word b, expected"),
     ('a & "b c" d', 1, 5, 'unexpected word "b c", expected'),
     ("@x[ y", 1, 4, "invalid target '@x[': expected a host name or index"),
+    ('@x["a"] y', 1, 4, "invalid target '@x[\"a\"]': expected a host name or index"),
     ("@prod[web-1 uptime", 1, 12, "expected ']'"),
     ("echo x; @prod:", 1, 15, "expected a role name"),
     ("echo $", 1, 6, "variable name"),

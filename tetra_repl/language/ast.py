@@ -95,7 +95,7 @@ class Statement:
 
     @property
     def command_name(self) -> str | None:
+        """The first word as written (``$c`` for a variable, which expands only
+        when the statement runs); None when the statement starts with an @target."""
         first = self.args[0] if self.args else None
-        if isinstance(first, Word) and first.is_literal:
-            return first.literal
-        return None
+        return first.literal if isinstance(first, Word) else None

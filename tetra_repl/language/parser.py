@@ -28,7 +28,7 @@ _FRIENDLY = {
 _SYMBOL = re.compile(
     r"@(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)"
     r"(?::(?P<role>[A-Za-z0-9_.\-]+))?"
-    r"(?:\[(?P<sel>[^\]\s;&,]+(?:,[^\]\s;&,]+)*)\])?\Z"
+    r"(?:\[(?P<sel>[^\]\s;&,$\"'\\]+(?:,[^\]\s;&,$\"'\\]+)*)\])?\Z"
 )
 # --name, -n, --name=VALUE and -n=VALUE: a short flag's '=' works as a long one's
 _FLAG = re.compile(r"(--?[A-Za-z][A-Za-z0-9_\-]*)(=?)")
@@ -209,7 +209,7 @@ _PLAIN = re.compile(r"[^\"'$\\@=-][^\"'$\\=]*\Z")  # no quotes, variables, escap
 _NAME_START = re.compile(r"[A-Za-z_]")
 _NAME_REST = re.compile(r"[A-Za-z0-9_.\-]*")
 _ROLE = re.compile(r"[A-Za-z0-9_.\-]+")
-_SELECTOR_ITEM = re.compile(r"[^\]\s;&,]+")
+_SELECTOR_ITEM = re.compile(r"[^\]\s;&,$\"'\\]+")  # as in _SYMBOL
 
 
 def _symbol_problem(text: str) -> tuple[int, str]:
@@ -284,6 +284,11 @@ def _classify(text: str, column: int, offset: int, passthrough: bool) -> Arg:
         try:
             return parse_symbol(text, column)
         except SymbolError as exc:
+            # @$env, @prod:${role}: a word with a variable is read as a target
+            # once expanded, where the command wants one (tetra_repl.dispatch)
+            pieces = _pieces(text)
+            if any(kind == "var" for kind, _ in pieces):
+                return Word(_merge(pieces), column)
             raise ParseError(
                 str(exc), line=_state.text.count("\n", 0, offset) + _state.first_line,
                 column=column + exc.at, source_line=_source_line(_state.text, offset),
