@@ -163,8 +163,10 @@ def run(argv: list[str]) -> int:
         if source is None:
             return ExitStatus.USAGE
         status = session.run_source(source, script=True)
-        if session.has_jobs and session.jobs.running():
-            # Work handed off is never dropped, not even by a script that stopped on a failure.
+        stopped = status in (ExitStatus.INTERRUPTED, ExitStatus.TERMINATED, ExitStatus.OUTPUT_CLOSED)
+        if session.has_jobs and session.jobs.running() and not stopped:
+            # Work handed off is never dropped, not even by a script that stopped on a
+            # failure (an interrupt ends the jobs instead: session.close cancels them).
             if status != 0:
                 session.err("tetra: waiting for the background jobs still running (Ctrl-C cancels them)")
             session.jobs.wait()
