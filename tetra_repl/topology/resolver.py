@@ -20,8 +20,6 @@ from .model import LEVEL_NAMES, Plan, ResolvedHost
 from .schema import SETTINGS
 from .sshconfig import SSHConfigFile
 
-_SYMBOL = re.compile(r"@?(?P<name>[A-Za-z_][A-Za-z0-9_.\-]*)(?::(?P<role>[A-Za-z0-9_.\-]+))?"
-                     r"(?:\[(?P<sel>[^\]]+)\])?\Z")
 _DEFAULT_KEYS = ("~/.ssh/id_ed25519", "~/.ssh/id_ecdsa", "~/.ssh/id_rsa")
 _CONNECTION_KEYS = ("user", "port", "identity_file", "identities_only", "agent", "known_hosts",
                     "host_key_policy", "connect_timeout", "connect_retries",
@@ -73,15 +71,16 @@ def store_for(session) -> TopologyStore:
 
 
 def parse_symbol(text: str):
-    """``"@prod:web[web-1]"`` -> :class:`tetra_repl.language.Symbol`."""
-    from ..language.ast import Symbol
+    """``"@prod:web[web-1]"`` (or, as an alias's value, ``"prod:web"``) ->
+    :class:`tetra_repl.language.Symbol`, by the language's own rule."""
+    from ..language import SymbolError
+    from ..language import parse_symbol as parse
 
-    match = _SYMBOL.match(text.strip())
-    if match is None:
-        raise UsageError(f"not a target: {text!r}", hint="targets look like @staging")
-    sel = match.group("sel")
-    return Symbol(match.group("name"), match.group("role"),
-                  tuple(s.strip() for s in sel.split(",")) if sel else None)
+    text = text.strip()
+    try:
+        return parse(text if text.startswith("@") else "@" + text)
+    except SymbolError:
+        raise UsageError(f"not a target: {text!r}", hint="targets look like @staging") from None
 
 
 def resolve(session, symbol, *, connect: bool = False) -> Plan:
