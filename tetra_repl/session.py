@@ -186,12 +186,24 @@ class Session:
                 failed = ExitStatus.ERROR
         return failed
 
+    def _ran(self, statement) -> str:
+        """The command a statement ran, for its failure line: ``$c`` as what it expanded to."""
+        name = statement.command_name
+        if name and name.startswith("$"):
+            from .dispatch import expand_head
+
+            try:
+                name = expand_head(statement, self).command_name
+            except TetraError:
+                pass
+        return name or "exec"
+
     def run_statement(self, statement, *, script: bool) -> int:
         prefix = f"line {statement.line}: " if script else ""
         try:
             status = execute(statement, self)
             if status != 0 and script:
-                name = statement.command_name or "exec"
+                name = self._ran(statement)
                 self.err(f"tetra: {prefix}{name} failed (exit status {status})")
                 # $? keeps the command's own status, as in the shell; the script
                 # reports "a command failed" (1)

@@ -89,10 +89,13 @@ def test_an_unknown_variable_in_the_command_name_is_the_usual_error(tetra):
                                      "  hint: set it first: set nope_not_set=VALUE"]
 
 
-def test_a_failing_command_named_by_a_variable_is_reported_as_written(tetra):
+def test_a_failing_command_named_by_a_variable_is_reported_as_what_it_ran(tetra):
     r = tetra("-c", "set t=@local; $t sh -c 'exit 3'")
     assert r.returncode == 1
-    assert r.stderr.splitlines()[-1] == "tetra: line 1: $t failed (exit status 3)"
+    assert r.stderr.splitlines()[-1] == "tetra: line 1: exec failed (exit status 3)"
+    r = tetra("-c", "set c=exec; $c @local -- sh -c 'exit 4'")
+    assert r.returncode == 1
+    assert r.stderr.splitlines()[-1] == "tetra: line 1: exec failed (exit status 4)"
 
 
 def test_a_quoted_at_word_stays_a_plain_word_for_a_command(tetra):
