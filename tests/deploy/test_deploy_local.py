@@ -257,7 +257,10 @@ def test_an_unknown_target_fails_clearly_and_starts_nothing(tetra, tetra_dir, tm
     assert not (tetra_dir / "deploy").exists()
 
 
-def test_ctrl_c_during_a_deploy_switches_back_and_exits_130(tetra, tetra_env, tetra_dir, tmp_path):
+@pytest.mark.parametrize("sig, status, why", [(signal.SIGINT, 130, "Ctrl-C"),
+                                                (signal.SIGTERM, 143, "SIGTERM")])
+def test_ctrl_c_or_sigterm_during_a_deploy_switches_back_and_exits_130_or_143(
+        tetra, tetra_env, tetra_dir, tmp_path, sig, status, why):
     assert tetra("deploy", "@local", str(artifact(tmp_path / "1.tar.gz", "v1"))).returncode == 0
     good = current(dp(tetra_dir))
     proc = subprocess.Popen([TETRA, "deploy", "@local", str(artifact(tmp_path / "2.tar.gz", "v2")),
@@ -269,12 +272,13 @@ def test_ctrl_c_during_a_deploy_switches_back_and_exits_130(tetra, tetra_env, te
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.05)
         time.sleep(0.3)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         out, err = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 130, err
+    assert proc.returncode == status, err
     assert current(dp(tetra_dir)) == good
+    assert f"FAIL: interrupted ({why}); rolled back local" in err, err
     s = txn_state(tetra_dir, newest(tetra)["id"])
-    assert s["stage"] == "FAIL" and "interrupted" in s["error"]
+    assert s["stage"] == "FAIL" and s["error"] == f"interrupted ({why})"
     assert not (tetra_dir / "locks" / "local.lock").exists()
