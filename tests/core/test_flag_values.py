@@ -64,8 +64,9 @@ def test_a_target_flag_reads_role_and_selector_as_a_literal_target_does(tetra, p
     ("--tgt=local", "probe: expected an @target for --tgt, got 'local'"),
     ("--tgt=@local[", "probe: invalid target '@local[': expected a host name or index in '[...]'"),
     ("--tgt=@9", "probe: invalid target '@9': expected a target name after '@'"),
+    ("--env 3000", "probe: expected NAME=VALUE for --env, got '3000'"),
 ])
-def test_a_target_flag_refuses_what_is_not_a_target(tetra, probe, flag, message):
+def test_a_target_or_assignment_flag_refuses_a_value_of_another_kind(tetra, probe, flag, message):
     r = tetra("-c", f"probe {flag}")
     assert (r.returncode, r.stdout) == (2, "")
     assert r.stderr.splitlines()[0] == f"tetra: line 1: {message}"
@@ -77,12 +78,6 @@ def test_an_assignment_flag_gives_a_name_value_pair(tetra, probe, flag):
     r = tetra("-c", f"set p=3000; probe {flag}")
     assert r.returncode == 0, r.stderr
     assert _bound(r.stdout)["env"] == "tuple ('PORT', '3000')"
-
-
-def test_an_assignment_flag_refuses_a_plain_word(tetra, probe):
-    r = tetra("-c", "probe --env 3000")
-    assert (r.returncode, r.stdout) == (2, "")
-    assert r.stderr.splitlines()[0] == "tetra: line 1: probe: expected NAME=VALUE for --env, got '3000'"
 
 
 def test_a_short_value_flag_takes_its_value_after_an_equals_sign(tetra, probe):
