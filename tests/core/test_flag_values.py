@@ -44,11 +44,15 @@ def _bound(stdout: str) -> dict:
     return dict(line.split("=", 1) for line in stdout.splitlines())
 
 
-@pytest.mark.parametrize("flag", ["--tgt @local", "--tgt=@local", "--tgt $t", "--tgt=$t"])
-def test_a_target_flag_gives_the_handler_a_symbol(tetra, probe, flag):
-    r = tetra("-c", f"set t=@local; probe {flag}")
+@pytest.mark.parametrize("flag, key, value", [
+    *[(f, "tgt", "Symbol @local") for f in ("--tgt @local", "--tgt=@local", "--tgt $t", "--tgt=$t")],
+    *[(f, "env", "tuple ('PORT', '3000')") for f in ("--env PORT=3000", "--env=PORT=3000",
+                                                     "-e PORT=3000", "-e=PORT=3000", "--env \"PORT=$p\"")],
+])
+def test_a_target_or_assignment_flag_gives_the_handler_a_symbol_or_a_pair(tetra, probe, flag, key, value):
+    r = tetra("-c", f"set t=@local; set p=3000; probe {flag}")
     assert r.returncode == 0, r.stderr
-    assert _bound(r.stdout)["tgt"] == "Symbol @local"
+    assert _bound(r.stdout)[key] == value
 
 
 def test_a_target_flag_reads_role_and_selector_as_a_literal_target_does(tetra, probe):
@@ -70,14 +74,6 @@ def test_a_target_or_assignment_flag_refuses_a_value_of_another_kind(tetra, prob
     r = tetra("-c", f"probe {flag}")
     assert (r.returncode, r.stdout) == (2, "")
     assert r.stderr.splitlines()[0] == f"tetra: line 1: {message}"
-
-
-@pytest.mark.parametrize("flag", ["--env PORT=3000", "--env=PORT=3000", "-e PORT=3000",
-                                  "-e=PORT=3000", "--env \"PORT=$p\""])
-def test_an_assignment_flag_gives_a_name_value_pair(tetra, probe, flag):
-    r = tetra("-c", f"set p=3000; probe {flag}")
-    assert r.returncode == 0, r.stderr
-    assert _bound(r.stdout)["env"] == "tuple ('PORT', '3000')"
 
 
 def test_a_short_value_flag_takes_its_value_after_an_equals_sign(tetra, probe):
