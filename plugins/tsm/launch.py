@@ -30,6 +30,11 @@ INTERPRETERS = {"node": "node", "nodejs": "node", "bash": "bash", "sh": "bash", 
 # Flags of known servers that take no value: a number after any other flag is
 # that flag's value, not the port (`app.py --port 1 …`: the app's own flag).
 _SWITCHES = {"http": ("--cgi",)}
+# Modules whose numeric argument is their port whatever its size; for any other
+# script (`sleeper.py 60`, `worker.js 4`) only a number that looks like a server
+# port, from PORT_FLOOR on, is taken for one (`app.js 3000`).
+KNOWN_SERVERS = ("http.server", "SimpleHTTPServer")
+PORT_FLOOR = 1024
 SCRIPT_TYPES = {".py": ("python3", "python"), ".js": ("node", "node"), ".mjs": ("node", "node"),
                 ".cjs": ("node", "node"), ".sh": ("bash", "bash")}
 
@@ -62,6 +67,7 @@ class Analysis:
     process_type: str
     label: str  # module or script stem or binary name, for the derived name
     args: list[str]  # the arguments after the script/module
+    module: str | None = None  # the module of `python -m MODULE`
 
 
 def analyse(command: list[str]) -> Analysis:
@@ -85,7 +91,7 @@ def analyse(command: list[str]) -> Analysis:
         if "-m" in rest and rest.index("-m") + 1 < len(rest):
             i = rest.index("-m")
             return Analysis(words, _which(words[lead]), kind, rest[i + 1].split(".")[0],
-                            rest[i + 2:])
+                            rest[i + 2:], module=rest[i + 1])
     elif base in INTERPRETERS:
         kind = INTERPRETERS[base]
     else:
@@ -102,7 +108,12 @@ def _which(program: str) -> str:
 
 
 def discover_port(request: StartRequest, analysis: Analysis, env: dict[str, str]) -> int | None:
-    """``--port``, PORT= in the env file, PORT= in the command, a known server's argument."""
+    """``--port``, PORT= in the env file, PORT= in the command, a server's numeric argument.
+
+    The first positional argument of a python/node program, when it is a number: any
+    port for a known server module (``-m http.server 80``), else from 1024 on
+    (``app.js 3000`` serves 3000; ``sleeper.py 60`` sleeps a minute).
+    """
     if request.port is not None:
         return request.port
     for value in (env.get("PORT"),
@@ -111,10 +122,11 @@ def discover_port(request: StartRequest, analysis: Analysis, env: dict[str, str]
             return int(value)
     if analysis.process_type in ("python", "node"):
         switches = _SWITCHES.get(analysis.label, ())
+        floor = 1 if analysis.module in KNOWN_SERVERS else PORT_FLOOR
         words = iter(analysis.args)
         for word in words:
-            if word.isdigit() and 0 < int(word) < 65536:
-                return int(word)
+            if word.isdigit():
+                return int(word) if floor <= int(word) < 65536 else None
             if word.startswith("-") and "=" not in word and word not in switches:
                 next(words, None)  # a flag's value (`--bind 127.0.0.1 7777`, `--port 1`)
             elif not word.startswith("-"):

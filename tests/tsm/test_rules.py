@@ -35,6 +35,12 @@ def _name_and_port(command, cwd, **flags):
     (["python3", "app.py", "--port", "1"], "/srv/w", {}, ("w-app", None)),  # SPEC 3's example
     (["python3", "-m", "http.server", "--cgi", "8000"], "/srv/w", {}, ("w-http-8000", 8000)),
     (["python3", "app.py"], "/srv/my app!", {}, ("my-app-app", None)),
+    # a plain script's small number is an ordinary argument; a known server's is its port
+    (["python3", "sleeper.py", "60"], "/srv/w", {}, ("w-sleeper", None)),
+    (["node", "worker.js", "4"], "/srv/w", {}, ("w-worker", None)),
+    (["python3", "app.py", "8080"], "/srv/w", {}, ("w-app-8080", 8080)),
+    (["python3", "-m", "http.server", "80"], "/srv/w", {}, ("w-http-80", 80)),
+    (["python3", "-m", "mytool", "5"], "/srv/w", {}, ("w-mytool", None)),
 ])
 def test_names_and_ports_follow_the_spec(command, cwd, flags, expected):
     assert _name_and_port(command, cwd, **flags) == expected
