@@ -157,8 +157,8 @@ def build_meta(request: StartRequest) -> tuple[dict, bool]:
         raise CommandError(f"tsm start: no such directory {cwd}")
     env: dict[str, str] = {}
     env_file = None
-    if request.env_file:
-        env_file = os.path.abspath(os.path.join(cwd, os.path.expanduser(request.env_file)))
+    if request.env_file:  # relative to where tsm runs, as every path argument (not to --cwd)
+        env_file = os.path.abspath(os.path.expanduser(request.env_file))
         try:
             env = envfile.load(env_file)
         except OSError as exc:

@@ -36,6 +36,27 @@ def _cmdline(pid: int) -> list[str]:
     return psutil.Process(pid).cmdline()
 
 
+# -- --env is relative to the caller ---------------------------------------------------
+
+def test_a_relative_env_file_is_relative_to_the_callers_directory(tsm, tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "local.env").write_text("GREETING=from-caller\n")
+    tsm("start", "--name", "greeter", "--cwd", "sub", "--env", "local.env", "--",
+        "sh", "-c", 'echo "$GREETING in $PWD"; exec sleep 100', cwd=tmp_path)
+    assert tsm.meta("greeter")["env_file"] == str(tmp_path / "local.env")
+    out = tsm.processes / "greeter" / "current.out"
+    wait_for(lambda: out.read_text().endswith("\n"))
+    assert out.read_text() == f"from-caller in {tmp_path / 'sub'}\n"
+
+
+def test_a_relative_env_in_a_service_toml_is_relative_to_the_toml(tsm, tmp_path):
+    path = _service(tsm, "svc", 'command = "sleep 100"\nenv = "svc.env"\ncwd = "../.."\n')
+    (path.parent / "svc.env").write_text("A=1\n")
+    tsm("start", "svc", cwd=tmp_path)
+    meta = tsm.meta("svc")
+    assert meta["env_file"] == str(path.parent / "svc.env") and meta["cwd"] == str(tsm.dir)
+
+
 # -- a small number is not a port -------------------------------------------------------
 
 def test_a_script_with_a_small_numeric_argument_has_no_port(tsm, tmp_path):
