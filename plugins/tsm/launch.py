@@ -79,6 +79,9 @@ def analyse(command: list[str]) -> Analysis:
     if lead == len(words):
         raise UsageError("tsm start: no command given", hint="tsm start [--name N] -- COMMAND…")
     first = words[lead]
+    if not first.strip():
+        raise UsageError("tsm start: the command is an empty word",
+                         hint="tsm start [--name N] -- COMMAND…")
     base = os.path.basename(first)
     ext = os.path.splitext(base)[1]
     if ext in SCRIPT_TYPES and not _PYTHON.match(base):

@@ -93,7 +93,14 @@ class Store:
         return sorted(metas, key=lambda m: m["tsm_id"])
 
     def resolve(self, ref: str, metas: list[dict] | None = None) -> list[dict]:
-        """``all``, a numeric id, an exact name, then a unique prefix (SPEC 8)."""
+        """``all``, a numeric id, an exact name, then a unique prefix (SPEC 8); last, the
+        one process the service ``ref`` started (``tsm restart web`` for ``site-8000``).
+
+        An empty ``ref`` is a usage error: as a prefix it would match everything.
+        """
+        if not ref.strip():
+            raise UsageError(f"{ref!r} names no process",
+                             hint="give an id, a name, a unique name prefix, or 'all'")
         metas = self.all() if metas is None else metas
         if ref == "all":
             return metas
@@ -111,6 +118,9 @@ class Store:
             names = ", ".join(f"{m['name']} ({m['tsm_id']})" for m in prefixed)
             raise CommandError(f"{ref!r} is ambiguous: {names}",
                                hint="give the id or the full name; nothing was done")
+        owned = [m for m in metas if m.get("service") == ref]
+        if len(owned) == 1:
+            return owned
         raise CommandError(f"no process {ref!r}", hint="'tsm ls' lists processes")
 
     # -- writing -----------------------------------------------------------

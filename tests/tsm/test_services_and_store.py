@@ -36,6 +36,22 @@ def _cmdline(pid: int) -> list[str]:
     return psutil.Process(pid).cmdline()
 
 
+# -- an empty reference ---------------------------------------------------------------
+
+def test_an_empty_name_or_prefix_is_a_usage_error_that_touches_nothing(tsm):
+    tsm("start", "--name", "only", "--", "sleep", "100")
+    pid = tsm.meta("only")["pid"]
+    for words in (["stop", ""], ["restart", ""], ["delete", ""], ["logs", ""], ["describe", ""],
+                  ["stop", " "]):
+        assert _error_lines(tsm(*words, check=False), 2) == [
+            f"{words[1]!r} names no process",
+            "hint: give an id, a name, a unique name prefix, or 'all'"], words
+    assert tsm.meta("only")["pid"] == pid and tsm.meta("only")["status"] == "online"
+    assert _error_lines(tsm("start", "", check=False), 2)[0] == (
+        "tsm start: the command is an empty word")
+    assert os.listdir(tsm.processes) == ["only"]
+
+
 # -- --env is relative to the caller ---------------------------------------------------
 
 def test_a_relative_env_file_is_relative_to_the_callers_directory(tsm, tmp_path):
