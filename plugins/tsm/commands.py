@@ -51,7 +51,9 @@ child's environment when a port is known."""
 
 
 def _store(ctx) -> Store:
-    return Store(ctx.env.state_dir)
+    """The store, warning once per damaged meta.json it skips."""
+    return Store(ctx.env.state_dir,
+                 on_bad=lambda path, why: ctx.session.warn(f"skipping {path}: {why}"))
 
 
 def _json(ctx, args) -> bool:
@@ -452,7 +454,7 @@ def resurrect(ctx, args):
 def doctor(ctx, args):
     from . import health
 
-    findings = health.examine(_store(ctx))
+    findings = health.examine(Store(ctx.env.state_dir))  # damaged meta.json: a finding
     if _json(ctx, args):
         ctx.out(json.dumps(findings, indent=2))
     elif not findings:
@@ -473,7 +475,7 @@ def doctor(ctx, args):
 def patrol(ctx, args):
     from . import health
 
-    store = _store(ctx)
+    store = Store(ctx.env.state_dir)  # damaged meta.json: a finding, not a warning
     results = health.repair(store, health.examine(store),
                             lambda topic, payload: ctx.bus.publish(topic, payload))
     if _json(ctx, args):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import time
 
+from tetra_repl.errors import TetraError
+
 from . import control
 from .store import Store
 
@@ -20,16 +22,23 @@ def _finding(kind: str, name: str | None, detail: str, repair: str | None) -> di
 def examine(store: Store) -> list[dict]:
     """Everything doctor reports, without changing anything."""
     found: list[dict] = []
-    for path in (store.root, store.processes):
+    blocked = store.not_a_directory()
+    if blocked:  # nothing under it can be read or created
+        return [_finding("unwritable_dir", None, blocked, None)]
+    for path in (store.root, store.root / "runtime", store.processes):
         if path.exists() and not os.access(path, os.W_OK | os.X_OK):
             found.append(_finding("unwritable_dir", None, f"{path} is not writable", None))
     metas = []
-    for name in store.names():
+    try:
+        names = store.names()
+    except TetraError as exc:
+        return found + [_finding("unwritable_dir", None, exc.message, None)]
+    for name in names:
         procdir = store.processes / name
-        meta = store.read(name)
+        meta, problem = store.inspect(name)
         if meta is None:
-            found.append(_finding("bad_meta", name, f"{procdir / 'meta.json'} is missing or "
-                                  "unreadable", None))
+            why = problem or "missing"
+            found.append(_finding("bad_meta", name, f"{procdir / 'meta.json'}: {why}", None))
             continue
         metas.append(meta)
         if not os.access(procdir, os.W_OK | os.X_OK):

@@ -75,7 +75,11 @@ def resurrect(store: Store, timeout: float = 10.0) -> list[tuple[str, str]]:
             meta = {k: v for k, v in saved.items() if k != "tsm_id"}
             meta.update(status="online", restarts=0, unstable_restarts=0,
                         start_time=saved.get("pid_create_time"))
-            meta = store.allocate(meta, explicit_name=True)
+            try:
+                meta = store.allocate(meta, explicit_name=True)
+            except TetraError as exc:  # e.g. its directory holds a damaged meta.json
+                outcome.append((name, f"failed: {exc.message}"))
+                continue
             control.spawn_supervisor(store.proc_dir(meta["name"]), adopt=True)
             waiting.append({**meta, "_how": f"adopted running pid {saved['pid']}"})
             continue
@@ -93,7 +97,11 @@ def resurrect(store: Store, timeout: float = 10.0) -> list[tuple[str, str]]:
             meta = {k: v for k, v in saved.items() if k not in ("tsm_id", "pid", "pid_create_time")}
             meta.update(status="launching", pid=None, restarts=0, unstable_restarts=0,
                         start_time=None, created_at=time.time())
-            fresh = store.allocate(meta, explicit_name=True)
+            try:
+                fresh = store.allocate(meta, explicit_name=True)
+            except TetraError as exc:
+                outcome.append((name, f"failed: {exc.message}"))
+                continue
         try:
             launch.check_port_free(fresh.get("port"), store)
         except TetraError as exc:

@@ -28,6 +28,57 @@ NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,99}\Z")
 STATUSES = ("launching", "online", "stopped", "crashed", "errored")
 
 
+def _integer(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _text(v) -> bool:
+    return isinstance(v, str)
+
+
+# The shape of meta.json: key -> (what it must be, test).  The first four are
+# required; the rest may be absent or null.  A meta.json of another shape is
+# damaged: doctor reports it (bad_meta), every other command skips it.
+META_SHAPE = {
+    "tsm_id": ("an integer >= 0", lambda v: _integer(v) and v >= 0),
+    "name": ("the name of its directory", _text),
+    "status": ("one of " + ", ".join(STATUSES), lambda v: v in STATUSES),
+    "command": ("a list of strings", lambda v: isinstance(v, list) and all(map(_text, v))),
+    **{key: ("an integer", _integer) for key in (
+        "pid", "supervisor_pid", "port", "restarts", "unstable_restarts", "max_restarts",
+        "log_max_bytes", "log_keep", "exit_code")},
+    **{key: ("a number", _number) for key in (
+        "pid_create_time", "supervisor_create_time", "start_time", "stopped_at", "created_at",
+        "min_uptime", "kill_timeout", "next_restart_delay")},
+    **{key: ("a string", _text) for key in (
+        "cwd", "env_file", "prehook", "restart_policy", "interpreter", "process_type", "service",
+        "error")},
+}
+REQUIRED = ("tsm_id", "name", "status", "command")
+
+
+def meta_problem(meta, name: str) -> str | None:
+    """Why ``meta`` (read from directory ``name``) is not a usable meta.json; None if it is."""
+    if not isinstance(meta, dict):
+        return "not a JSON object"
+    for key, (what, ok) in META_SHAPE.items():
+        value = meta.get(key)
+        if value is not None and not ok(value):
+            return f"{key!r} must be {what}, got {value!r}"
+    missing = [key for key in REQUIRED if meta.get(key) is None]
+    if missing:
+        return "no " + ", ".join(repr(key) for key in missing)
+    if meta["name"] != name:
+        return f"'name' must be the name of its directory ({name!r}), got {meta['name']!r}"
+    if not NAME_RE.match(name) or ".." in name:
+        return f"{name!r} is not a valid process name"
+    return None
+
+
 def check_name(name: str) -> str:
     """``name`` if it is safe as a directory name; UsageError otherwise."""
     if not NAME_RE.match(name) or ".." in name:
@@ -44,11 +95,17 @@ def sanitize(text: str) -> str:
 
 
 class Store:
-    """All of tsm's files under ``DIR/tsm``."""
+    """All of tsm's files under ``DIR/tsm``.
 
-    def __init__(self, state_dir: Path):
+    ``on_bad(path, why)`` hears of each damaged meta.json the store skips (once
+    per file): a command warns with it; doctor reports them itself.
+    """
+
+    def __init__(self, state_dir: Path, on_bad=None):
         self.root = Path(os.path.abspath(state_dir)) / "tsm"  # supervisors run in /
         self.processes = self.root / "runtime" / "processes"
+        self.on_bad = on_bad
+        self._reported: set[str] = set()
         self.ports_file = self.root / "ports"
         self.services_dir = self.root / "services"
         self.dump_file = self.root / "dump.json"
@@ -59,8 +116,18 @@ class Store:
         try:
             self.processes.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise CommandError(f"cannot create {self.processes}: {exc.strerror}",
-                               hint="check the permissions of the state directory (--dir)") from None
+            blocked = self.not_a_directory()
+            raise CommandError(f"cannot create {self.processes}: {blocked or exc.strerror}",
+                               hint="'tsm doctor' checks tsm's directories" if blocked else
+                               "check the permissions of the state directory (--dir)") from None
+
+    def not_a_directory(self) -> str | None:
+        """``"PATH is not a directory"`` for the first of DIR/tsm, runtime, processes
+        that exists as something else (a file in the way), else None."""
+        for path in (self.root, self.root / "runtime", self.processes):
+            if os.path.lexists(path) and not path.is_dir():
+                return f"{path} is not a directory"
+        return None
 
     def lock(self, timeout: float | None = 30) -> FileLock:
         """The exclusive lock that guards ids, names and the ports file."""
@@ -71,24 +138,46 @@ class Store:
         return self.processes / check_name(name)
 
     # -- reading -----------------------------------------------------------
+    def inspect(self, name: str) -> tuple[dict | None, str | None]:
+        """``(meta, None)``, or ``(None, why)`` for a damaged meta.json, or
+        ``(None, None)`` when there is none (yet: allocation creates the
+        directory first; or no longer: delete removes it)."""
+        path = os.path.join(self.processes, name, "meta.json")  # str: runs per process per ls
+        try:
+            meta = read_json(path)
+        except FileNotFoundError:
+            return None, None
+        except OSError as exc:
+            return None, f"cannot read it: {exc.strerror or exc}"
+        except ValueError as exc:
+            return None, f"not valid JSON ({exc})"
+        problem = meta_problem(meta, name)
+        return (None, problem) if problem else (meta, None)
+
     def read(self, name: str) -> dict | None:
-        """meta.json of ``name`` (None if missing or unreadable)."""
-        try:  # string paths: this runs once per process for every ls
-            meta = read_json(os.path.join(self.processes, name, "meta.json"))
-        except (OSError, ValueError):
-            return None
-        return meta if isinstance(meta, dict) and "tsm_id" in meta else None
+        """meta.json of ``name``; None if missing or damaged (``on_bad`` hears of the latter)."""
+        meta, problem = self.inspect(name)
+        if problem and self.on_bad is not None:
+            path = os.path.join(self.processes, name, "meta.json")
+            if path not in self._reported:
+                self._reported.add(path)
+                self.on_bad(path, problem)
+        return meta
 
     def names(self) -> list[str]:
-        """Names of every process directory."""
+        """Names of every process directory (CommandError if the directory is unreadable)."""
         try:
             return sorted(e.name for e in os.scandir(self.processes)
                           if e.is_dir() and not e.name.startswith("."))
         except FileNotFoundError:
             return []
+        except OSError as exc:  # a file where a directory should be, no permission
+            raise CommandError(f"cannot read {self.processes}: "
+                               f"{self.not_a_directory() or exc.strerror or exc}",
+                               hint="'tsm doctor' checks tsm's directories") from None
 
     def all(self) -> list[dict]:
-        """Every readable meta.json, by id."""
+        """Every usable meta.json, by id (damaged ones are skipped, see ``read``)."""
         metas = [m for m in (self.read(n) for n in self.names()) if m is not None]
         return sorted(metas, key=lambda m: m["tsm_id"])
 

@@ -52,6 +52,51 @@ def test_an_empty_name_or_prefix_is_a_usage_error_that_touches_nothing(tsm):
     assert os.listdir(tsm.processes) == ["only"]
 
 
+# -- damaged meta.json ----------------------------------------------------------------
+
+def test_a_damaged_meta_json_is_skipped_with_one_warning_and_doctor_reports_it(tsm):
+    tsm.processes.mkdir(parents=True)
+    for name, meta in (("x1", {"tsm_id": 5}), ("x2", {"tsm_id": "7", "name": "x2"})):
+        (tsm.processes / name).mkdir()
+        (tsm.processes / name / "meta.json").write_text(json.dumps(meta))
+    warnings = [f"tetra: warning: skipping {tsm.processes}/x1/meta.json: "
+                "no 'name', 'status', 'command'",
+                f"tetra: warning: skipping {tsm.processes}/x2/meta.json: "
+                "'tsm_id' must be an integer >= 0, got '7'"]
+    started = tsm("start", "--name", "ok", "--", "sleep", "100")
+    assert started.stderr.splitlines() == warnings
+    listed = tsm("ls", "--json")
+    assert [row["name"] for row in json.loads(listed.stdout)] == ["ok"]
+    assert listed.stderr.splitlines() == warnings
+    stopped = tsm("stop", "all")
+    assert stopped.stdout.splitlines() == ["stopped ok (id 0)"]
+    assert stopped.stderr.splitlines() == warnings
+    doctor = tsm("doctor", check=False)
+    assert doctor.returncode == 1 and doctor.stderr.splitlines()[0].endswith("2 problems found")
+    assert doctor.stdout.splitlines() == [
+        f"bad_meta: {tsm.processes}/x1/meta.json: no 'name', 'status', 'command'  -> needs you",
+        f"bad_meta: {tsm.processes}/x2/meta.json: 'tsm_id' must be an integer >= 0, got '7'"
+        "  -> needs you"]
+
+
+# -- a file where a directory belongs ------------------------------------------------
+
+def test_a_file_in_place_of_the_runtime_directory_is_a_finding_and_one_clear_line(tsm):
+    runtime = tsm.dir / "tsm" / "runtime"
+    runtime.parent.mkdir(parents=True)
+    runtime.write_text("")
+    doctor = tsm("doctor", check=False)
+    assert doctor.returncode == 1
+    assert doctor.stdout.splitlines() == [
+        f"unwritable_dir: {runtime} is not a directory  -> needs you"]
+    assert _error_lines(tsm("ls", check=False), 1) == [
+        f"cannot read {runtime}/processes: {runtime} is not a directory",
+        "hint: 'tsm doctor' checks tsm's directories"]
+    assert _error_lines(tsm("start", "--", "sleep", "100", check=False), 1) == [
+        f"cannot create {runtime}/processes: {runtime} is not a directory",
+        "hint: 'tsm doctor' checks tsm's directories"]
+
+
 # -- --env is relative to the caller ---------------------------------------------------
 
 def test_a_relative_env_file_is_relative_to_the_callers_directory(tsm, tmp_path):
