@@ -415,12 +415,18 @@ def services(ctx, args):
 
 
 @plugin.command("tsm save", help="Record the running processes in DIR/tsm/dump.json",
-                examples=["tsm save"])
+                options=[Option("--force", type="bool",
+                                help="save even when nothing runs (an empty list)")],
+                description="Saves every process that runs, or that its supervisor will "
+                            "restart. With nothing to save it refuses and leaves dump.json "
+                            "as it is (a save typed after a reboot, before 'tsm resurrect', "
+                            "would wipe it), unless --force.",
+                examples=["tsm save", "tsm save --force"])
 def save(ctx, args):
     from . import persist
 
     store = _store(ctx)
-    saved = persist.save(store)
+    saved = persist.save(store, force=args.force)
     ctx.out(f"saved {len(saved)} process{'es' if len(saved) != 1 else ''} to {store.dump_file}")
 
 

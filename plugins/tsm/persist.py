@@ -11,7 +11,7 @@ import shlex
 import sys
 import time
 
-from tetra_repl.errors import TetraError
+from tetra_repl.errors import CommandError, TetraError
 from tetra_repl.storage import read_json, write_json
 
 from . import control, launch
@@ -22,13 +22,28 @@ SAVED_FIELDS = ("tsm_id", "name", "command", "cwd", "port", "env_file", "prehook
                 "log_keep", "interpreter", "process_type", "pid", "pid_create_time", "service")
 
 
-def save(store: Store) -> list[dict]:
-    """Write dump.json with every running process; returns what was saved."""
+def save(store: Store, force: bool = False) -> list[dict]:
+    """Write dump.json with every process that runs or that its supervisor will run
+    again (crashed, restart pending); returns what was saved.
+
+    With nothing to save it refuses (CommandError) unless ``force``: a save typed
+    after a reboot, before resurrect, would otherwise wipe the dump.
+    """
     store.ensure()
-    saved = [{k: m.get(k) for k in SAVED_FIELDS} for m in store.all()
-             if m.get("status") in ("online", "launching") and control.process_alive(m)]
+    saved = [{k: m.get(k) for k in SAVED_FIELDS} for m in store.all() if _will_run(store, m)]
+    if not saved and not force:
+        raise CommandError(f"nothing is running: {store.dump_file} was left as it is",
+                           hint="'tsm resurrect' brings back what it holds; "
+                           "'tsm save --force' saves an empty list")
     write_json(store.dump_file, {"saved_at": time.time(), "processes": saved})
     return saved
+
+
+def _will_run(store: Store, meta: dict) -> bool:
+    """Running, or crashed (or launching) with a live supervisor that will start it."""
+    if meta.get("status") not in ("online", "launching", "crashed"):
+        return False
+    return control.process_alive(meta) or control.supervisor_alive(store.proc_dir(meta["name"]))
 
 
 def load_dump(store: Store) -> list[dict]:

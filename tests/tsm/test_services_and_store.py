@@ -97,6 +97,37 @@ def test_a_file_in_place_of_the_runtime_directory_is_a_finding_and_one_clear_lin
         "hint: 'tsm doctor' checks tsm's directories"]
 
 
+# -- save ---------------------------------------------------------------------------------
+
+def test_save_with_nothing_running_keeps_the_dump_unless_forced(tsm):
+    tsm("start", "--name", "worker", "--", "sleep", "100")
+    assert tsm("save").stdout.splitlines() == [
+        f"saved 1 process to {tsm.dir / 'tsm' / 'dump.json'}"]
+    dump = (tsm.dir / "tsm" / "dump.json").read_bytes()
+    tsm("stop", "all")
+    assert _error_lines(tsm("save", check=False), 1) == [
+        f"nothing is running: {tsm.dir / 'tsm' / 'dump.json'} was left as it is",
+        "hint: 'tsm resurrect' brings back what it holds; 'tsm save --force' saves an empty list"]
+    assert (tsm.dir / "tsm" / "dump.json").read_bytes() == dump
+    assert tsm("save", "--force").stdout.splitlines() == [
+        f"saved 0 processes to {tsm.dir / 'tsm' / 'dump.json'}"]
+    assert json.loads((tsm.dir / "tsm" / "dump.json").read_text())["processes"] == []
+
+
+def test_save_includes_a_crashed_process_waiting_for_its_restart(tsm, tmp_path):
+    flag = tmp_path / "fail-now"
+    tsm("start", "--name", "flaky", "--restart", "always", "--",
+        "sh", "-c", f"test -e {flag} && exit 3; exec sleep 100")
+    flag.touch()
+    os.kill(tsm.meta("flaky")["pid"], signal.SIGKILL)  # from now on each run exits at once
+    wait_for(lambda: tsm.meta("flaky")["status"] == "crashed"
+             and (tsm.meta("flaky")["next_restart_delay"] or 0) >= 0.8)
+    assert tsm("save").stdout.splitlines() == [
+        f"saved 1 process to {tsm.dir / 'tsm' / 'dump.json'}"]
+    dump = json.loads((tsm.dir / "tsm" / "dump.json").read_text())
+    assert [p["name"] for p in dump["processes"]] == ["flaky"]
+
+
 # -- --env is relative to the caller ---------------------------------------------------
 
 def test_a_relative_env_file_is_relative_to_the_callers_directory(tsm, tmp_path):
