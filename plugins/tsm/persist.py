@@ -7,9 +7,11 @@ being started again.
 
 from __future__ import annotations
 
-import shlex
+import os
+import re
 import sys
 import time
+from pathlib import Path
 
 from tetra_repl.errors import CommandError, TetraError
 from tetra_repl.storage import read_json, write_json
@@ -158,27 +160,57 @@ def services(store: Store) -> list[dict]:
     return out
 
 
-def systemd_unit(state_dir) -> str:
-    """A systemd *user* unit that resurrects the saved processes at login/boot."""
-    tetra = shlex.quote(str(__import__("pathlib").Path(sys.executable).with_name("tetra")))
-    directory = shlex.quote(str(state_dir))
+def systemd_unit(state_dir, path: str | None = None) -> str:
+    """A systemd *user* unit that resurrects the saved processes at login/boot.
+
+    The state directory is made absolute, and the unit carries ``PATH`` as it is
+    now (``path``, default this process's), as ``pm2 startup`` does: at boot the
+    user manager's PATH lacks pyenv/nvm/~/.local/bin, so the saved commands
+    would not be found.
+    """
+    tetra = str(Path(sys.executable).with_name("tetra"))
+    directory = os.path.abspath(os.path.expanduser(str(state_dir)))
+    path = os.environ.get("PATH", os.defpath) if path is None else path
+    run = " ".join(_exec_word(w) for w in (tetra, "--dir", directory))
     return f"""\
 # Save as ~/.config/systemd/user/tetra-tsm.service, then:
 #   systemctl --user daemon-reload && systemctl --user enable --now tetra-tsm
 #   loginctl enable-linger $USER     # start at boot, not only at login
 [Unit]
 Description=tetra tsm: resurrect the processes saved with 'tsm save'
-After=network-online.target
 
 [Service]
+# resurrect returns once every process is up; the supervisors it spawned stay in
+# this unit's cgroup: KillMode=process leaves them to ExecStop (tsm stop all)
 Type=oneshot
 RemainAfterExit=yes
-Environment=TETRA_DIR={directory}
-ExecStart={tetra} --dir {directory} tsm resurrect
-ExecStop={tetra} --dir {directory} tsm stop all
-# the supervisors outlive ExecStart: leave them to ExecStop (tsm stop all)
+Environment={_environment_word("TETRA_DIR=" + directory)}
+Environment={_environment_word("PATH=" + path)}
+ExecStart={run} tsm resurrect
+ExecStop={run} tsm stop all
 KillMode=process
 
 [Install]
 WantedBy=default.target
 """
+
+
+_PLAIN = re.compile(r"[A-Za-z0-9_@+=:,./-]+\Z")
+
+
+def _quoted(text: str) -> str:
+    """``text`` as one systemd word: plain, or double-quoted with C escapes."""
+    if _PLAIN.match(text):
+        return text
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _environment_word(assignment: str) -> str:
+    """One ``Environment=`` assignment: quoted, ``%`` escaped (a unit specifier)."""
+    return _quoted(assignment).replace("%", "%%")
+
+
+def _exec_word(word: str) -> str:
+    """One ``ExecStart=`` word: quoted, ``%`` and ``$`` escaped (specifier, variable)."""
+    return _quoted(word).replace("%", "%%").replace("$", "$$")

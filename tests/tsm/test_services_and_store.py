@@ -52,6 +52,31 @@ def test_an_empty_name_or_prefix_is_a_usage_error_that_touches_nothing(tsm):
     assert os.listdir(tsm.processes) == ["only"]
 
 
+# -- the systemd unit -----------------------------------------------------------------
+
+def test_startup_systemd_has_an_absolute_dir_and_the_callers_path(tsm, tetra, tmp_path):
+    (tmp_path / "state 100%").mkdir()
+    path = f"/opt/my tools/bin:{os.environ['PATH']}"
+    result = tetra("--dir", "state 100%", "tsm", "startup", "systemd", cwd=tmp_path,
+                   env={"PATH": path})
+    assert result.returncode == 0, result.stderr
+    unit = result.stdout.splitlines()
+    state = f"{tmp_path}/state 100%%"
+    assert f'Environment="TETRA_DIR={state}"' in unit
+    assert f'Environment="PATH={path}"' in unit
+    assert f'ExecStart={TETRA} --dir "{state}" tsm resurrect' in unit
+    assert f'ExecStop={TETRA} --dir "{state}" tsm stop all' in unit
+    for line in ("Type=oneshot", "RemainAfterExit=yes", "KillMode=process",
+                 "WantedBy=default.target"):
+        assert line in unit
+    if shutil.which("systemd-analyze"):  # systemd's own parser accepts it
+        unit_file = tmp_path / "tetra-tsm.service"
+        unit_file.write_text(result.stdout)
+        check = subprocess.run(["systemd-analyze", "verify", str(unit_file)],
+                               capture_output=True, text=True, timeout=60)
+        assert check.returncode == 0, check.stderr
+
+
 # -- damaged meta.json ----------------------------------------------------------------
 
 def test_a_damaged_meta_json_is_skipped_with_one_warning_and_doctor_reports_it(tsm):
