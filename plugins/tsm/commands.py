@@ -360,7 +360,7 @@ def monit(ctx, args):
 
     store = _store(ctx)
     interval = max(0.1, args.interval)
-    if _json(ctx, args) or not ctx.env.interactive:
+    if _json(ctx, args) or not ctx.env.interactive or not _tty(ctx.env.stdout):
         items = views.monit_sample(store, min(interval, 0.5))
         ctx.out(json.dumps(items, indent=2) if _json(ctx, args) else views.render_monit(items))
         return 0
@@ -370,6 +370,14 @@ def monit(ctx, args):
             ctx.out("\x1b[H\x1b[2J" + views.render_monit(items) + "\n\n(Ctrl-C to leave)")
     except KeyboardInterrupt:
         return 0
+
+
+def _tty(stream) -> bool:
+    """Whether ``stream`` is a terminal (a refreshing screen into a pipe never ends)."""
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 @plugin.command("tsm ports", help="The port registry: which process serves which port",

@@ -153,6 +153,28 @@ def test_save_includes_a_crashed_process_waiting_for_its_restart(tsm, tmp_path):
     assert [p["name"] for p in dump["processes"]] == ["flaky"]
 
 
+# -- monit into a pipe ---------------------------------------------------------------
+
+def test_monit_in_the_shell_with_stdout_not_a_terminal_prints_one_sample(tsm, tetra_env, tmp_path):
+    tsm("start", "--name", "watched", "--", "sleep", "100")
+    out = tmp_path / "shell.out"
+    env = {**tetra_env, "PROMPT_TOOLKIT_NO_CPR": "1", "TERM": "xterm"}
+    child = pexpect.spawn("/bin/sh", ["-c", f'exec "{TETRA}" > "{out}"'], env=env,
+                          encoding="utf-8", dimensions=(24, 120), timeout=15)
+    try:
+        wait_for(lambda: out.exists() and "▸" in out.read_text())
+        child.send("tsm monit --interval 0.1\r")
+        child.send("echo after-monit\r")
+        wait_for(lambda: "after-monit\n" in out.read_text())
+        child.sendeof()
+        child.expect(pexpect.EOF)
+    finally:
+        child.terminate(force=True)
+    text = out.read_text()
+    assert text.count("watched") == 1 and "Ctrl-C to leave" not in text
+    assert "\x1b[H\x1b[2J" not in text
+
+
 # -- --env is relative to the caller ---------------------------------------------------
 
 def test_a_relative_env_file_is_relative_to_the_callers_directory(tsm, tmp_path):
