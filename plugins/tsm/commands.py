@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 
-from tetra_repl.errors import CommandError, UsageError
+from tetra_repl.errors import CommandError, TetraError, UsageError
 from tetra_repl.plugin import Option, Param, Plugin
 
 from .layout import POLICIES
@@ -159,25 +159,40 @@ def start(ctx, args):
     if len(words) == 1 and ctx.statement.passthrough is None:
         existing = _existing(store, words[0])
         if existing is not None:
-            return _start_existing(ctx, args, store, existing)
+            service = existing.get("service")  # its toml is re-read: it may have been edited
+            if service and launch.load_service(store, service) is not None:
+                return _start_service_again(ctx, args, store, existing, service)
+            return _start_existing(ctx, args, store, existing)  # as it was
         request = launch.load_service(store, words[0])
     if request is None:
         request = launch.StartRequest(command=words)
-    for key in ("name", "port", "cwd", "prehook"):
-        if key in args.given:
-            setattr(request, key, args.values[key])
-    if "env" in args.given:
-        request.env_file = args.env
-    if "restart" in args.given:
-        request.restart = args.restart
-    if "max_restarts" in args.given:
-        request.max_restarts = args.max_restarts
+    flags = _definition_flags(args)
+    for key, value in flags.items():
+        setattr(request, key, value)
+    if "service" in request.extra:
+        request.extra["service_overrides"] = flags  # restart applies the toml and these
     request.timeout = args.timeout
     request.log_keep = args.log_keep
     size = _parse_size(args.max_log_size)
     request.log_max_bytes = request.log_max_bytes if size is None else size
     result = launch.start_new(store, request)
     return _report_start(ctx, args, result)
+
+
+def _definition_flags(args) -> dict:
+    """The StartRequest fields given as flags; paths absolute (relative to here)."""
+    import os
+
+    flags = {}
+    for key, field_name in (("name", "name"), ("port", "port"), ("cwd", "cwd"),
+                            ("prehook", "prehook"), ("env", "env_file"), ("restart", "restart"),
+                            ("max_restarts", "max_restarts")):
+        if key in args.given:
+            value = args.values[key]
+            if field_name in ("cwd", "env_file"):
+                value = os.path.abspath(os.path.expanduser(value))
+            flags[field_name] = value
+    return flags
 
 
 def _existing(store: Store, word: str) -> dict | None:
@@ -196,6 +211,34 @@ def _start_existing(ctx, args, store: Store, meta: dict):
     if control.process_alive(meta) or control.supervisor_alive(store.proc_dir(meta["name"])):
         raise CommandError(f"{meta['name']} is already running (pid {meta.get('pid')})",
                            hint=f"'tsm restart {meta['name']}' restarts it")
+    return _report_start(ctx, args, launch.relaunch(store, meta, args.timeout, count_restart=False))
+
+
+def _start_service_again(ctx, args, store: Store, meta: dict, service: str):
+    """`tsm start SERVICE` once its process exists: with the toml as it is now.
+
+    Stopped (or errored) with an older definition -> the new one is applied, then it
+    starts; running with an older one -> says so ('tsm restart' applies it).
+    """
+    from . import control, launch
+
+    overrides = {**launch.service_overrides(meta), **_definition_flags(args)}
+    definition = launch.service_definition(store, meta, overrides)
+    changes = launch.changed(meta, definition)
+    name = meta["name"]
+    if control.process_alive(meta) or control.supervisor_alive(store.proc_dir(name)):
+        if changes:
+            raise CommandError(f"{name} is running an older definition of service {service} "
+                               f"(changed: {', '.join(changes)})",
+                               hint=f"'tsm restart {name}' applies it")
+        raise CommandError(f"{name} is already running (pid {meta.get('pid')})",
+                           hint=f"'tsm restart {name}' restarts it")
+    if changes or overrides != launch.service_overrides(meta):
+        launch.check_redefinable(store, meta, definition)
+        meta = launch.redefine(store, meta, definition)
+        if changes and not _json(ctx, args):
+            ctx.out(f"applied the changed definition of service {service} to {meta['name']} "
+                    f"({', '.join(changes)})")
     return _report_start(ctx, args, launch.relaunch(store, meta, args.timeout, count_restart=False))
 
 
@@ -250,17 +293,29 @@ def restart(ctx, args):
 
     _check_min(ctx, args, ("timeout", 0, False), ("start_timeout", 0, True))
     store = _store(ctx)
-    metas = store.resolve(args.process)
-    stopped = control.stop_many(store, metas, timeout=args.timeout)
-    failures = []
+    plans, failures = launch.current_definitions(store, store.resolve(args.process))
+    stopped = control.stop_many(store, [meta for meta, _ in plans], timeout=args.timeout)
+    ready = []  # (meta, what changed)
+    for meta, (_, definition) in zip(stopped, plans):
+        changes = launch.changed(meta, definition) if definition is not None else []
+        if changes:
+            try:
+                meta = launch.redefine(store, meta, definition)
+            except TetraError as exc:
+                failures.append(f"{meta['name']}: {exc.message}")
+                continue
+        ready.append((meta, changes))
     done = []
-    results = launch.relaunch_many(store, stopped, args.start_timeout, count_restart=True)
-    for meta, result in zip(stopped, results):
+    results = launch.relaunch_many(store, [meta for meta, _ in ready], args.start_timeout,
+                                   count_restart=True)
+    for (meta, changes), result in zip(ready, results):
         if result.ok:
             _publish(ctx, "tsm.started", result.meta, restart=True)
             done.append(result.meta)
             if not _json(ctx, args):
-                ctx.out(f"restarted {meta['name']} (id {meta['tsm_id']}, pid {result.meta['pid']})")
+                how = f", changed: {', '.join(changes)}" if changes else ""
+                ctx.out(f"restarted {meta['name']} (id {meta['tsm_id']}, "
+                        f"pid {result.meta['pid']}{how})")
         else:
             _publish(ctx, "tsm.crashed", result.meta, reason=result.reason)
             failures.append(f"{meta['name']}: {result.reason}")
@@ -417,9 +472,15 @@ def services(ctx, args):
         ctx.out(f"no services defined (add {store.services_dir}/NAME.toml with command = \"…\")")
     else:
         ctx.out(views.table(["service", "command", "port", "running", "pid"],
-                            [[i["service"], i.get("error") or " ".join(i.get("command") or []),
-                              i.get("port"), "yes" if i["running"] else "no", i["pid"]]
-                             for i in items]))
+                            [[i["service"], _service_command(i), i.get("port"),
+                              "yes" if i["running"] else "no", i["pid"]] for i in items]))
+
+
+def _service_command(item: dict) -> str:
+    """A service's command for the table, or ``broken: why`` (the row names the file)."""
+    if item.get("error"):
+        return "broken: " + item["error"].removeprefix(f"{item['file']}: ")
+    return " ".join(item.get("command") or [])
 
 
 @plugin.command("tsm save", help="Record the running processes in DIR/tsm/dump.json",

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tetra_repl.errors import CommandError, UsageError
+from tetra_repl.errors import CommandError, TetraError, UsageError
 
 from . import control, envfile
 from .layout import POLICIES
@@ -269,44 +269,200 @@ def relaunch_many(store: Store, metas: list[dict], timeout: float,
             for s in spawned]
 
 
+# The keys of services/NAME.toml and what each must be (README, `help tsm start`).
+SERVICE_KEYS = {
+    "command": "a string or a non-empty list of words",
+    "name": "a process name",
+    "port": "an integer from 1 to 65535",
+    "cwd": "a directory path (a non-empty string)",
+    "env": "an env file path (a non-empty string)",
+    "env_file": "an env file path (a non-empty string)",
+    "restart": "one of " + ", ".join(POLICIES),
+    "max_restarts": "an integer ≥ 0",
+    "prehook": "a shell command (a string)",
+}
+# meta.json fields a service definition sets -> the toml key that sets each.
+DEFINITION = {"name": "name", "command": "command", "cwd": "cwd", "port": "port",
+              "env_file": "env", "prehook": "prehook", "restart_policy": "restart",
+              "max_restarts": "max_restarts"}
+# StartRequest fields that `tsm start SERVICE --flag …` may set over the toml.
+OVERRIDABLE = ("name", "port", "cwd", "env_file", "prehook", "restart", "max_restarts")
+
+
 def load_service(store: Store, name: str) -> StartRequest | None:
-    """The StartRequest a ``services/NAME.toml`` describes, or None if there is none."""
-    import shlex
+    """The StartRequest ``services/NAME.toml`` describes, or None if there is none.
+
+    Every key is checked: an unknown key, a wrong type or value is a CommandError
+    naming the file and the key.  Relative paths are relative to the toml's directory.
+    """
     import tomllib
 
     path = store.services_dir / f"{name}.toml"
     if not name_ok(name) or not path.is_file():
         return None
     try:
-        data = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CommandError(f"cannot read service {path}: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise CommandError(f"cannot read service {path}: {exc}") from None
-    command = data.get("command")
+    settings = _service_settings(path, data)
+    base = path.parent
+    for key in ("cwd", "env_file"):
+        if key in settings:
+            settings[key] = os.path.join(base, os.path.expanduser(settings[key]))
+    settings.setdefault("name", name)
+    return StartRequest(**settings, extra={"service": name})
+
+
+def _service_settings(path: Path, data: dict) -> dict:
+    """The StartRequest fields of a service toml, each checked (CommandError naming the key)."""
+    import difflib
+    import shlex
+
+    def fail(key: str, value, hint: str | None = None):
+        raise CommandError(f"{path}: {key!r} must be {SERVICE_KEYS[key]}, got {_shown(value)}",
+                           hint=hint)
+
+    for key in data:
+        if key not in SERVICE_KEYS:
+            close = difflib.get_close_matches(key, list(SERVICE_KEYS), n=1, cutoff=0.6)
+            raise CommandError(f"{path}: unknown key {key!r}"
+                               + (f" (did you mean {close[0]!r}?)" if close else ""),
+                               hint=None if close else "known keys: " + ", ".join(SERVICE_KEYS))
+    if "command" not in data:
+        raise CommandError(f"{path}: missing key 'command'", hint='e.g. command = "python3 app.py"')
+    if "env" in data and "env_file" in data:
+        raise CommandError(f"{path}: give 'env' or 'env_file', not both")
+    out: dict = {}
+    command = data["command"]
     if isinstance(command, str):
-        command = shlex.split(command)
-    if not command or not isinstance(command, list):
-        raise CommandError(f"{path}: 'command' must be a string or a list of words")
-    base = Path(path).parent
-    env_file = data.get("env") or data.get("env_file")
-    cwd = data.get("cwd")
-    port = data.get("port")
-    if isinstance(port, str) and port.isdigit():
-        port = int(port)
-    if port is not None and (not isinstance(port, int) or isinstance(port, bool)):
-        raise CommandError(f"{path}: 'port' must be an integer, got {port!r}")
-    service_name = data.get("name", name)
-    if not isinstance(service_name, str) or not name_ok(service_name):
-        raise CommandError(f"{path}: invalid name {service_name!r}",
-                           hint="use letters, digits and . _ - @ + (no '/', no '..')")
-    try:
-        return StartRequest(
-            command=[str(w) for w in command], name=service_name,
-            port=port, env_file=str(base / env_file) if env_file else None,
-            cwd=str(base / cwd) if cwd else None, restart=data.get("restart", "on-failure"),
-            max_restarts=int(data.get("max_restarts", 15)), prehook=data.get("prehook"),
-            extra={"service": name})
-    except (TypeError, ValueError) as exc:
-        raise CommandError(f"{path}: {exc}") from None
+        try:
+            command = shlex.split(command)
+        except ValueError as exc:
+            raise CommandError(f"{path}: 'command' cannot be split into words: {exc}") from None
+    elif isinstance(command, list) and all(_scalar(w) for w in command):
+        command = [str(w) for w in command]
+    else:
+        command = None
+    if not command or not command[0].strip():
+        fail("command", data["command"])
+    out["command"] = command
+    if "name" in data:
+        value = data["name"]
+        if not isinstance(value, str) or not name_ok(value) or value == "all":
+            raise CommandError(f"{path}: invalid name {value!r}",
+                               hint="use letters, digits and . _ - @ + (no '/', no '..'; not 'all')")
+        out["name"] = value
+    if "port" in data:
+        value = data["port"]
+        port = int(value) if isinstance(value, str) and value.isdigit() else value
+        if not _integer(port) or not 0 < port < 65536:
+            fail("port", value)
+        out["port"] = port
+    for key, field_name in (("cwd", "cwd"), ("env", "env_file"), ("env_file", "env_file")):
+        if key in data:
+            if not isinstance(data[key], str) or not data[key].strip():
+                fail(key, data[key])
+            out[field_name] = data[key]
+    if "restart" in data:
+        if data["restart"] not in POLICIES:
+            fail("restart", data["restart"])
+        out["restart"] = data["restart"]
+    if "max_restarts" in data:
+        if not _integer(data["max_restarts"]) or data["max_restarts"] < 0:
+            fail("max_restarts", data["max_restarts"])
+        out["max_restarts"] = data["max_restarts"]
+    if "prehook" in data:
+        if not isinstance(data["prehook"], str):
+            fail("prehook", data["prehook"], hint='e.g. prehook = "make build"')
+        out["prehook"] = data["prehook"] or None
+    return out
+
+
+def _integer(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _scalar(value) -> bool:
+    return isinstance(value, (str, int, float)) and not isinstance(value, bool)
+
+
+def _shown(value) -> str:
+    """A toml value as the user wrote it, roughly: 'text', 5, true, a list, a table."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, (str, int, float)):
+        return repr(value)
+    return {list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def service_overrides(meta: dict) -> dict:
+    """The flags ``tsm start SERVICE --flag …`` recorded over the toml for this process."""
+    found = meta.get("service_overrides")
+    return {k: v for k, v in found.items() if k in OVERRIDABLE} if isinstance(found, dict) else {}
+
+
+def service_definition(store: Store, meta: dict, overrides: dict) -> dict | None:
+    """meta.json as the service of process ``meta`` defines it now: its toml as it
+    is, plus ``overrides``; None when the toml is gone.  CommandError if it is broken.
+
+    A service whose toml names no cwd keeps the directory it was first started in.
+    """
+    request = load_service(store, meta["service"])
+    if request is None:
+        return None
+    if request.cwd is None:
+        request.cwd = meta.get("cwd")
+    for key, value in overrides.items():
+        setattr(request, key, value)
+    request.extra["service_overrides"] = overrides
+    return build_meta(request)[0]
+
+
+def changed(meta: dict, definition: dict) -> list[str]:
+    """The toml keys whose values differ between a process and its service's definition."""
+    return [key for field_name, key in DEFINITION.items()
+            if meta.get(field_name) != definition.get(field_name)]
+
+
+def check_redefinable(store: Store, meta: dict, definition: dict) -> None:
+    """CommandError if applying ``definition`` would take another process's name."""
+    new = definition["name"]
+    if new != meta["name"] and new in store.names():
+        raise CommandError(f"its service now names it {new!r}, which another process has",
+                           hint=f"'tsm delete {new}' first, or change the name")
+
+
+def current_definitions(store: Store, metas: list[dict]) -> tuple[list[tuple[dict, dict | None]],
+                                                                   list[str]]:
+    """Each process with its service's definition as it is now (None: no service, or
+    its toml is gone), and a failure line for each whose toml is broken (left out)."""
+    plans: list[tuple[dict, dict | None]] = []
+    failures = []
+    for meta in metas:
+        definition = None
+        if meta.get("service"):
+            try:
+                definition = service_definition(store, meta, service_overrides(meta))
+                if definition is not None:
+                    check_redefinable(store, meta, definition)
+            except TetraError as exc:
+                failures.append(f"{meta['name']}: not restarted: {exc.message}")
+                continue
+        plans.append((meta, definition))
+    return plans, failures
+
+
+def redefine(store: Store, meta: dict, definition: dict) -> dict:
+    """Apply a service's current ``definition`` to its stopped process (renamed if the
+    name changed; id and logs kept); the new meta."""
+    fields = {k: definition.get(k) for k in (*DEFINITION, "interpreter", "process_type",
+                                             "service", "service_overrides") if k != "name"}
+    fresh = store.redefine(meta["name"], definition["name"], **fields)
+    if fresh is None:
+        raise CommandError(f"{meta['name']}: its supervisor is still running")
+    return fresh
 
 
 def name_ok(name: str) -> bool:

@@ -147,10 +147,14 @@ def services(store: Store) -> list[dict]:
         entry = {"service": path.stem, "file": str(path)}
         try:
             request = launch.load_service(store, path.stem)
+            if request is None:
+                raise CommandError(f"{path}: not a file" if not path.is_file() else
+                                   f"{path}: {path.stem!r} is not a valid service name "
+                                   "(letters, digits and . _ - @ +)")
             entry.update(command=request.command, port=request.port, cwd=request.cwd,
                          restart=request.restart)
         except TetraError as exc:
-            entry["error"] = str(exc)
+            entry["error"] = exc.message
         m = running.get(path.stem)
         if m and entry.get("port") is None:
             entry["port"] = m.get("port")  # discovered from the command when it started

@@ -267,6 +267,36 @@ class Store:
         finally:
             lock.release()
 
+    def redefine(self, name: str, new_name: str, **fields) -> dict | None:
+        """Give a process no supervisor owns new settings and, if ``new_name`` differs,
+        that name (its directory, logs and id go with it); None if a supervisor owns it.
+
+        CommandError if another process already has ``new_name``.
+        """
+        with self.lock():
+            if new_name != name and os.path.lexists(self.proc_dir(new_name)):
+                raise CommandError(f"cannot rename {name} to {new_name}: a process named "
+                                   f"{new_name!r} already exists",
+                                   hint=f"'tsm delete {new_name}' first, or change the name")
+            lock = FileLock(self.processes / name / LOCK_NAME, timeout=0)
+            try:
+                lock.acquire()
+            except LockTimeout:
+                return None
+            try:
+                meta = self.read(name)
+                if meta is None:
+                    return None
+                if new_name != name:
+                    os.rename(self.processes / name, self.processes / new_name)
+                    (self.processes / new_name / f"{name}.pid").unlink(missing_ok=True)
+                meta.update(fields, name=new_name)
+                self.write_meta(meta)
+                self._write_ports(self.all())
+                return meta
+            finally:
+                lock.release()  # the lock file moved with the directory; the lock is the same
+
     def remove(self, names: list[str]) -> None:
         """Delete process directories (their supervisors must be gone) and their port lines."""
         import shutil

@@ -36,6 +36,117 @@ def _cmdline(pid: int) -> list[str]:
     return psutil.Process(pid).cmdline()
 
 
+# -- an edited service definition ---------------------------------------------------
+
+def test_an_edited_toml_is_applied_to_the_errored_process_of_its_service(tsm):
+    _service(tsm, "svc", 'command = "sleeep 100"\n')
+    failed = _error_lines(tsm("start", "svc", check=False), 1)
+    assert failed[0].startswith("tsm start: svc did not start: errored: cannot start 'sleeep'")
+    _service(tsm, "svc", 'command = "sleep 100"\n')
+    result = tsm("start", "svc")
+    pid = tsm.meta("svc")["pid"]
+    assert result.stdout.splitlines() == [
+        "applied the changed definition of service svc to svc (command)",
+        f"started svc (id 0, pid {pid})"]
+    assert _cmdline(pid) == ["sleep", "100"] and tsm.meta("svc")["command"] == ["sleep", "100"]
+
+
+def test_a_running_service_says_it_runs_an_older_definition_until_restarted(tsm):
+    _service(tsm, "svc", 'command = "sleep 100"\n')
+    tsm("start", "svc")
+    old = tsm.meta("svc")["pid"]
+    _service(tsm, "svc", 'command = "sleep 101"\n')
+    assert _error_lines(tsm("start", "svc", check=False), 1) == [
+        "svc is running an older definition of service svc (changed: command)",
+        "hint: 'tsm restart svc' applies it"]
+    assert tsm.meta("svc")["pid"] == old and _cmdline(old) == ["sleep", "100"]
+    result = tsm("restart", "svc")
+    new = tsm.meta("svc")["pid"]
+    assert result.stdout.splitlines() == [f"restarted svc (id 0, pid {new}, changed: command)"]
+    assert _cmdline(new) == ["sleep", "101"]
+    assert tsm("restart", "svc").stdout.splitlines() == [  # nothing changed since
+        f"restarted svc (id 0, pid {tsm.meta('svc')['pid']})"]
+
+
+def test_a_changed_port_renames_the_process_keeping_its_id_and_logs(tsm):
+    p1, p2 = free_port(), free_port()
+    server = f'command = ["{PY}", "-m", "http.server", "{{}}", "--bind", "127.0.0.1"]\n'
+    _service(tsm, "api", server.format(p1))
+    tsm("start", "api")
+    wait_for(lambda: (tsm.processes / f"api-{p1}" / "current.err").stat().st_size > 0
+             or (tsm.processes / f"api-{p1}" / "current.out").stat().st_size > 0)
+    _service(tsm, "api", server.format(p2))
+    result = tsm("restart", "api")
+    meta = tsm.meta(f"api-{p2}")
+    assert result.stdout.splitlines() == [
+        f"restarted api-{p2} (id 0, pid {meta['pid']}, changed: name, command, port)"]
+    assert meta["port"] == p2 and meta["tsm_id"] == 0 and meta["service"] == "api"
+    assert sorted(os.listdir(tsm.processes)) == [f"api-{p2}"]
+    assert (tsm.dir / "tsm" / "ports").read_text() == f"api-{p2}:{p2}\n"
+    logs = (tsm.processes / f"api-{p2}" / "current.err").read_text() + \
+        (tsm.processes / f"api-{p2}" / "current.out").read_text()
+    assert f"port {p1}" in logs  # the first run's line came along
+    assert psutil.Process(meta["pid"]).cmdline()[3] == str(p2)
+
+
+def test_flags_given_to_a_service_start_survive_its_restart(tsm):
+    _service(tsm, "jobs", 'command = "sleep 100"\nname = "worker"\nmax_restarts = 7\n')
+    tsm("start", "--max-restarts", "3", "jobs")
+    assert tsm.meta("worker")["max_restarts"] == 3
+    assert tsm.meta("worker")["service_overrides"] == {"max_restarts": 3}
+    result = tsm("restart", "jobs")  # the service's name finds its process 'worker'
+    assert result.stdout.splitlines() == [f"restarted worker (id 0, pid {tsm.meta('worker')['pid']})"]
+    assert tsm.meta("worker")["max_restarts"] == 3
+
+
+def test_a_broken_toml_leaves_its_running_process_alone_on_restart(tsm):
+    path = _service(tsm, "svc", 'command = "sleep 100"\n')
+    tsm("start", "svc")
+    pid = tsm.meta("svc")["pid"]
+    _service(tsm, "svc", 'command = "sleep 100"\nmax_restarts = "lots"\n')
+    assert _error_lines(tsm("restart", "svc", check=False), 1) == [
+        f"tsm restart: svc: not restarted: {path}: 'max_restarts' must be an integer ≥ 0, "
+        "got 'lots'"]
+    assert tsm.meta("svc")["pid"] == pid and tsm.meta("svc")["status"] == "online"
+
+
+# -- every key of a service toml is checked -----------------------------------------
+
+@pytest.mark.parametrize("line, message, hint", [
+    ('colour = "blue"', "unknown key 'colour'",
+     "hint: known keys: command, name, port, cwd, env, env_file, restart, max_restarts, prehook"),
+    ("max_restart = 3", "unknown key 'max_restart' (did you mean 'max_restarts'?)", None),
+    ('restart = "sometimes"', "'restart' must be one of always, on-failure, no, got 'sometimes'",
+     None),
+    ('max_restarts = "lots"', "'max_restarts' must be an integer ≥ 0, got 'lots'", None),
+    ("max_restarts = -3", "'max_restarts' must be an integer ≥ 0, got -3", None),
+    ("prehook = 5", "'prehook' must be a shell command (a string), got 5",
+     'hint: e.g. prehook = "make build"'),
+    ("port = true", "'port' must be an integer from 1 to 65535, got true", None),
+    ("port = 70000", "'port' must be an integer from 1 to 65535, got 70000", None),
+    ("cwd = [1]", "'cwd' must be a directory path (a non-empty string), got a list", None),
+    ('env = ""', "'env' must be an env file path (a non-empty string), got ''", None),
+])
+def test_a_bad_key_in_a_service_toml_names_the_file_and_the_key(tsm, line, message, hint):
+    path = _service(tsm, "svc", f'command = "sleep 100"\n{line}\n')
+    lines = _error_lines(tsm("start", "svc", check=False), 1)
+    assert lines == [f"{path}: {message}"] + ([hint] if hint else [])
+    assert not tsm.processes.exists() or os.listdir(tsm.processes) == []
+
+
+def test_services_lists_a_broken_definition_as_broken(tsm):
+    _service(tsm, "good", 'command = "sleep 100"\n')
+    _service(tsm, "noisy", 'command = "sleep 100"\ncolour = "blue"\n')
+    _service(tsm, "bad name", 'command = "sleep 100"\n')
+    (tsm.dir / "tsm" / "services" / "folder.toml").mkdir()
+    lines = tsm("services").stdout.splitlines()
+    assert [line.split("  ")[0] for line in lines] == ["service", "bad name", "folder", "good",
+                                                       "noisy"]
+    assert "broken: 'bad name' is not a valid service name" in lines[1]
+    assert "broken: not a file" in lines[2]
+    assert " sleep 100 " in lines[3] and "broken: unknown key 'colour'" in lines[4]
+
+
 # -- an empty reference ---------------------------------------------------------------
 
 def test_an_empty_name_or_prefix_is_a_usage_error_that_touches_nothing(tsm):
