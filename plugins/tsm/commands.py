@@ -42,12 +42,16 @@ To pass such a flag to the command itself, write '--' before the command:
 
 One word that names a stopped process starts it again; one word that names
 DIR/tsm/services/WORD.toml starts that service (keys: command, name, port,
-cwd, env, restart, max_restarts, prehook).
+cwd, env, restart, max_restarts, prehook; relative paths are relative to the
+toml).  The toml is read each time: a stopped service process whose toml
+changed starts with the new definition; a running one is left running
+('tsm restart' applies it).
 
 Name: --name, else {cwd basename}-{module or script}; '-PORT' is appended when
 there is a port.  Port: --port, PORT= in the env file, PORT= in the command,
-the numeric argument of a python/node server, else none.  PORT is put in the
-child's environment when a port is known."""
+the numeric argument of a python/node server (any for -m http.server, else
+1024 or more), else none.  PORT is put in the child's environment when a port
+is known.  A relative --env or --cwd is relative to the current directory."""
 
 
 def _store(ctx) -> Store:
