@@ -43,7 +43,12 @@ DEFAULTS = {"restart_policy": "on-failure", "max_restarts": 15, "min_uptime": 1.
 
 
 def child_environment(meta: dict) -> tuple[dict[str, str], list[str]]:
-    """The child's environment and argv: ours + env file + leading ``K=V`` words + PORT."""
+    """The child's environment and argv: ours + env file + leading ``K=V`` words + PORT.
+
+    A known port is always the child's PORT, whatever the environment, the env
+    file or the command said: it is the port tsm waits for (found in SPEC 8's
+    order, ``--port`` first), so the child must be told the same one.
+    """
     env = dict(os.environ)
     if meta.get("env_file"):
         env.update(envfile.load(meta["env_file"]))
@@ -51,7 +56,7 @@ def child_environment(meta: dict) -> tuple[dict[str, str], list[str]]:
     while argv and "=" in argv[0] and envfile._KEY.match(argv[0].split("=", 1)[0]):
         key, _, value = argv.pop(0).partition("=")
         env[key] = value
-    if meta.get("port") and "PORT" not in env:
+    if meta.get("port"):
         env["PORT"] = str(meta["port"])
     return env, argv
 
