@@ -19,8 +19,11 @@ from pathlib import Path
 
 from tetra_repl.locking import FileLock, LockTimeout
 
+from tetra_repl.storage import write_bytes
+
 from . import procfs
 from .layout import LOCK_NAME
+from .supervisor import STOP_NAME, survivors
 
 POLL = 0.002
 
@@ -237,35 +240,49 @@ def stop_many(store, metas: list[dict], timeout: float = 5.0) -> list[dict]:
     """Stop every process in ``metas`` together: signal all, then wait for all.
 
     Each supervisor gets SIGTERM (so it records ``stopped`` and does not
-    restart) and, at the same moment, its child's group gets SIGTERM from here,
-    so no process waits for its supervisor to be scheduled.  After ``timeout``
-    every survivor's group gets SIGKILL.  Returns the final metas.
+    restart), told the grace first (``STOP_NAME``, when it is not its
+    ``kill_timeout``), and, at the same moment, its child's group gets SIGTERM
+    from here, so no process waits for its supervisor to be scheduled.  A
+    supervisor ends (and frees its lock) only once nothing of its child's group
+    runs.  After ``timeout`` every group still running gets SIGKILL (a
+    supervisor does the same; this covers the unsupervised).  Returns the final
+    metas.
     """
     pending: dict[str, str] = {}  # name -> procdir, while a supervisor still runs
     orphans: dict[str, dict] = {}
+    groups: dict[str, int] = {}  # name -> the process group of a child that ran
     for meta in metas:
         name = meta["name"]
+        procdir = os.path.join(store.processes, name)
         sup = supervisor_pid(meta)
         if sup is not None:
+            if timeout != float(meta.get("kill_timeout") or 5.0):
+                _tell_grace(procdir, timeout)
             _kill(sup, signal.SIGTERM)
-            pending[name] = os.path.join(store.processes, name)
+            pending[name] = procdir
         else:
             orphans[name] = meta
         if process_alive(meta):
-            _killpg(meta["pid"], signal.SIGTERM)
+            pid = int(meta["pid"])
+            if procfs.pgid(pid) == pid:
+                groups[name] = pid
+            _killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
     killed = False
     while True:
         pending = {n: d for n, d in pending.items() if _locked(d)}
-        live_orphans = [m for m in orphans.values() if process_alive(m)]
+        live_orphans = [n for n, m in orphans.items()
+                        if process_alive(m) or (n in groups and survivors(groups[n]))]
         if not pending and not live_orphans:
             break
         if time.monotonic() >= deadline and not killed:
             killed = True
-            for name in [*pending, *(m["name"] for m in live_orphans)]:
+            for name in [*pending, *live_orphans]:
                 fresh = store.read(name) or {}
                 if process_alive(fresh):
                     _killpg(fresh["pid"], signal.SIGKILL)
+                if name in groups:  # its leader may be gone, and the rest not
+                    _signal_pg(groups[name], signal.SIGKILL)
             deadline = time.monotonic() + 2.0
         elif killed and time.monotonic() >= deadline:
             for name in pending:  # a wedged supervisor: stop waiting for it
@@ -284,6 +301,14 @@ def stop_many(store, metas: list[dict], timeout: float = 5.0) -> list[dict]:
             _unlink(store.proc_dir(name) / f"{name}.pid")
         results.append(fresh)
     return results
+
+
+def _tell_grace(procdir: str, timeout: float) -> None:
+    """Tell the supervisor how long SIGTERM has before SIGKILL (read when it stops)."""
+    try:
+        write_bytes(os.path.join(procdir, STOP_NAME), f"{timeout!r}\n".encode(), durable=False)
+    except OSError:
+        pass  # it uses its kill_timeout; the SIGKILL from here still comes at ``timeout``
 
 
 def _locked(procdir: str) -> bool:
@@ -315,6 +340,13 @@ def _killpg(pid: int, sig: int) -> None:
             os.killpg(pid, sig)
         else:
             os.kill(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _signal_pg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
         pass
 

@@ -17,6 +17,14 @@ Lifecycle (meta.json ``status``)::
                         -> stop requested (SIGTERM)          -> stopped
                         -> policy says no restart            -> stopped | crashed
                         -> too many unstable restarts        -> errored
+
+The child leads its own process group.  Whenever it exits (stopped, crashed,
+or done), what it leaves behind is ended before anything else happens (the
+stop is reported, the next run starts): the rest of its group, and the
+orphans its tree hands to this supervisor, its child subreaper (a ``setsid``
+grandchild whose parent died).  They get SIGTERM (unless a stop already sent
+it) and SIGKILL when the grace runs out: the stop's ``--timeout`` (from
+``PROCDIR/.stop-grace``, written by the stopper) or ``kill_timeout``.
 """
 
 from __future__ import annotations
@@ -40,6 +48,9 @@ BACKOFF_BASE = 0.1
 BACKOFF_MAX = 15.0
 DEFAULTS = {"restart_policy": "on-failure", "max_restarts": 15, "min_uptime": 1.0,
             "kill_timeout": 5.0, "log_max_bytes": DEFAULT_MAX_BYTES, "log_keep": DEFAULT_KEEP}
+STOP_NAME = ".stop-grace"  # seconds between SIGTERM and SIGKILL, written by whoever stops it
+LINGER = 1.0  # how long processes SIGKILL did not end (stuck in the kernel) are waited for
+_NOT_YET = object()  # the child's exit status before it has exited
 
 
 def child_environment(meta: dict) -> tuple[dict[str, str], list[str]]:
@@ -59,6 +70,47 @@ def child_environment(meta: dict) -> tuple[dict[str, str], list[str]]:
     if meta.get("port"):
         env["PORT"] = str(meta["port"])
     return env, argv
+
+
+def survivors(pgid: int, parent: int | None = None) -> list[tuple[int, bool]]:
+    """``(pid, in the group)`` of every live process in group ``pgid`` or, when
+    given, child of ``parent`` (zombies do not count: they have ended).
+
+    Cheap when there is nothing: one ``killpg(pgid, 0)``; /proc is read only
+    when the group exists or ``parent`` may have children.
+    """
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        if parent is None:
+            return []
+    except PermissionError:  # only processes that are not ours to end are left
+        if parent is None:
+            return []
+    found = []
+    me = os.getpid()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == me:
+            continue
+        fields = procfs.stat(int(entry))
+        if fields is None or fields[0] in (b"Z", b"X", b"x"):
+            continue
+        in_group = int(fields[2]) == pgid
+        if in_group or (parent is not None and int(fields[1]) == parent):
+            found.append((int(entry), in_group))
+    return found
+
+
+def _become_subreaper() -> bool:
+    """Have the orphans of the child's tree re-parented to us rather than to init
+    (PR_SET_CHILD_SUBREAPER): we reap them, and can end the ones that left the
+    child's process group (``setsid``).  False where Linux's prctl is missing."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0
+    except (OSError, AttributeError):  # pragma: no cover - not Linux
+        return False
 
 
 def _find_program(program: str, env: dict[str, str]) -> str:
@@ -86,7 +138,11 @@ class Supervisor:
         self.own_child = False  # False for an adopted process (not ours to wait for)
         self.child_pid: int | None = None
         self.child_started = 0.0
-        self.term_sent_at: float | None = None
+        self.exit_status = _NOT_YET  # the own child's, once reaped
+        self.stop_noticed = False  # the stop's SIGTERM has been sent
+        self.stop_grace = 0.0  # its seconds between SIGTERM and SIGKILL
+        self.kill_at: float | None = None  # SIGKILL what is left of the child then
+        self.subreaper = False
         self.consecutive_unstable = 0
         self.restart_at = 0.0
         size, keep = self.meta["log_max_bytes"], self.meta["log_keep"]
@@ -137,6 +193,7 @@ class Supervisor:
             # the start that spawned us gave up (timed out) before we took the lock
             self.note(f"not starting: status is already {self.meta.get('status')}")
             return 0
+        _unlink(self.dir / STOP_NAME)  # left by a stop this supervisor never saw
         # recorded with the first save, which comes after the child is spawned
         self.meta.update(supervisor_pid=os.getpid(),
                          supervisor_create_time=procfs.create_time(os.getpid()))
@@ -148,6 +205,7 @@ class Supervisor:
             self.save(status="online")
         elif not self.spawn():
             return 1
+        self.subreaper = _become_subreaper()  # after the first spawn: not on start's path
         while True:
             if self.child_pid is not None:
                 exited, code = self.watch()
@@ -197,9 +255,10 @@ class Supervisor:
                 os.close(fd)
             os.chdir("/")
         self.own_child = True
+        self.exit_status = _NOT_YET
+        self.kill_at = None
         self.reading = set(self.streams)
         self.child_started = time.monotonic()
-        self.term_sent_at = None
         self.save(status="online", pid=self.child_pid,
                   pid_create_time=procfs.create_time(self.child_pid),
                   start_time=time.time(), exit_code=None, error=None)
@@ -215,7 +274,27 @@ class Supervisor:
 
     def watch(self) -> tuple[bool, int | None]:
         """Pump output for up to a second; ``(exited, exit code)``."""
-        timeout = 1.0 if self.own_child else 0.5
+        self._wait_for_output(1.0 if self.own_child else 0.5)
+        if self.stop_requested:
+            self._notice_stop()
+        if self.kill_at is not None and time.monotonic() >= self.kill_at:
+            self._signal_group(signal.SIGKILL)
+        if self.own_child:
+            self._reap()
+            if self.exit_status is _NOT_YET:
+                return False, None
+            code = self.exit_status
+        elif procfs.alive(self.child_pid, self.meta.get("pid_create_time")):
+            return False, None
+        else:
+            code = None  # an adopted process: its exit status went to its old parent
+        self._drain_all()
+        return True, code
+
+    def _wait_for_output(self, timeout: float) -> None:
+        """Pump what the child writes, for up to ``timeout`` (less when a SIGKILL is due)."""
+        if self.kill_at is not None:  # then poll: only our own children wake us by dying
+            timeout = min(timeout, max(self.kill_at - time.monotonic(), 0.05))
         try:
             ready, _, _ = select.select([*self.reading, self.wake_r], [], [], timeout)
         except InterruptedError:  # pragma: no cover - PEP 475 retries
@@ -225,22 +304,19 @@ class Supervisor:
                 self._drain_wakeups()
             else:
                 self._pump(fd)
-        if self.stop_requested:
-            self._terminate()
-        if self.own_child:
+
+    def _reap(self) -> bool:
+        """Collect exited children: the child (its status is kept) and, as subreaper,
+        orphans of its tree.  Whether some child of ours still runs."""
+        while True:
             try:
-                pid, status = os.waitpid(self.child_pid, os.WNOHANG)
-            except ChildProcessError:  # pragma: no cover - reaped elsewhere
-                pid, status = self.child_pid, 255 << 8
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return False
             if pid == 0:
-                return False, None
-            code = os.waitstatus_to_exitcode(status)
-        elif procfs.alive(self.child_pid, self.meta.get("pid_create_time")):
-            return False, None
-        else:
-            code = None  # an adopted process: its exit status went to its old parent
-        self._drain_all()
-        return True, code
+                return True
+            if self.own_child and pid == self.child_pid:
+                self.exit_status = os.waitstatus_to_exitcode(status)
 
     def _pump(self, fd: int) -> None:
         try:
@@ -271,38 +347,81 @@ class Supervisor:
         except BlockingIOError:
             pass
 
-    def _terminate(self) -> None:
-        """SIGTERM the child's group once, SIGKILL after ``kill_timeout``."""
-        now = time.monotonic()
-        if self.term_sent_at is None:
-            self.term_sent_at = now
+    def _notice_stop(self) -> None:
+        """A stop was asked for: SIGTERM the child's group once; SIGKILL is due after
+        the stop's grace (``STOP_NAME``, else ``kill_timeout``)."""
+        if self.stop_noticed:
+            return
+        self.stop_noticed = True
+        try:
+            grace = float((self.dir / STOP_NAME).read_text())
+        except (OSError, ValueError):
+            grace = float(self.meta["kill_timeout"])
+        self.stop_grace = max(0.0, grace)
+        self.kill_at = time.monotonic() + self.stop_grace
+        if self.child_pid is not None:
             self._signal_group(signal.SIGTERM)
-        elif now - self.term_sent_at >= float(self.meta["kill_timeout"]):
-            self._signal_group(signal.SIGKILL)
+
+    def clear_group(self, pgid: int) -> None:
+        """Wait until nothing the exited child left behind runs: the rest of its
+        group ``pgid`` and our orphaned children (we are their subreaper).  Each gets
+        SIGTERM (the group's members not again after a stop's), SIGKILL once
+        ``kill_at`` (a stop's grace, else ``kill_timeout`` from now) has come."""
+        termed_group = self.stop_noticed  # the stop's SIGTERM reached the whole group
+        if self.kill_at is None:
+            self.kill_at = time.monotonic() + float(self.meta["kill_timeout"])
+        sent: dict[int, int] = {}
+        interval = 0.01
+        while True:
+            children = self._reap()
+            left = survivors(pgid, os.getpid() if children else None)
+            if not left:
+                self._drain_all()  # what they wrote before they ended
+                return
+            if self.stop_requested:
+                self._notice_stop()
+            now = time.monotonic()
+            if now >= self.kill_at + LINGER:
+                self.note(f"processes left by pid {pgid} outlived SIGKILL: "
+                          f"{' '.join(str(pid) for pid, _ in left)}")
+                return
+            sig = signal.SIGKILL if now >= self.kill_at else signal.SIGTERM
+            for pid, in_group in left:
+                if sent.get(pid) == sig or (sig == signal.SIGTERM and in_group and termed_group):
+                    continue
+                sent[pid] = sig
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            if sig == signal.SIGKILL:  # also what forked since the scan
+                _killpg(pgid, sig)
+            self._wait_for_output(interval)
+            interval = min(2 * interval, 0.2)
 
     def _signal_group(self, sig: int) -> None:
-        try:
-            os.killpg(self.child_pid, sig)
-        except ProcessLookupError:
-            pass
-        except PermissionError:  # pragma: no cover - group leader gone, pgid reused
-            pass
+        if self.child_pid is not None:
+            _killpg(self.child_pid, sig)
 
     def after_exit(self, code: int | None) -> bool:
-        """Apply the restart policy; False when the supervisor should end."""
-        uptime = time.monotonic() - self.child_started
+        """End what the child left behind, apply the restart policy; False when the
+        supervisor should end."""
+        exited = time.monotonic()
+        uptime = exited - self.child_started
+        group = self.child_pid
         self.own_child, self.child_pid = False, None
         self._remove_pid_file()
         how = "unknown status" if code is None else (
             f"signal {-code}" if code < 0 else f"exit status {code}")
         if self.stop_requested:
-            self.note(f"stopped ({how})")
+            self.clear_group(group)
+            self.note(f"stopped ({how}; SIGKILL was due {self.stop_grace:.2f}s after SIGTERM)")
             self.finish("stopped", exit_code=code)
             return False
         policy = self.meta["restart_policy"]
         if policy == "no" or (policy == "on-failure" and code == 0):
             self.note(f"exited with {how} after {uptime:.2f}s; policy {policy}: not restarting")
-            self.finish("stopped" if code == 0 else "crashed", exit_code=code)
+            self._end(group, "stopped" if code == 0 else "crashed", exit_code=code)
             return False
         unstable = uptime < float(self.meta["min_uptime"])
         self.consecutive_unstable = self.consecutive_unstable + 1 if unstable else 0
@@ -310,15 +429,24 @@ class Supervisor:
             reason = (f"{self.consecutive_unstable - 1} unstable restarts in a row "
                       f"(each ran < {self.meta['min_uptime']}s); last {how}")
             self.note(f"errored: {reason}")
-            self.finish("errored", exit_code=code, error=reason)
+            self._end(group, "errored", exit_code=code, error=reason)
             return False
         if unstable:
             self.meta["unstable_restarts"] = int(self.meta.get("unstable_restarts") or 0) + 1
         delay = min(BACKOFF_BASE * 2 ** max(0, self.consecutive_unstable - 1), BACKOFF_MAX)
-        self.restart_at = time.monotonic() + delay
+        self.restart_at = exited + delay
         self.note(f"exited with {how} after {uptime:.2f}s; restart in {delay:.3f}s")
         self.save(status="crashed", pid=None, exit_code=code, next_restart_delay=delay)
+        self.clear_group(group)  # before the next run: its port must be free
         return True
+
+    def _end(self, group: int, status: str, **fields) -> None:
+        """Finish with ``status`` once what the child left behind has ended (recorded
+        at once when that takes a while, so a waiting start can say why)."""
+        if survivors(group, os.getpid() if self._reap() else None):
+            self.save(status=status, pid=None, **fields)
+        self.clear_group(group)
+        self.finish(status, **fields)
 
     def backoff_then_spawn(self) -> bool:
         """Wait out the restart delay (a stop request ends it), then spawn."""
@@ -343,10 +471,25 @@ class Supervisor:
     def finish(self, status: str, **fields) -> None:
         """Final state: no pid file, logs flushed, ``status`` in meta.json."""
         self._remove_pid_file()
+        _unlink(self.dir / STOP_NAME)
         for splitter in self.streams.values():
             splitter.flush()
         self.save(status=status, pid=None, stopped_at=time.time(), next_restart_delay=None,
                   **fields)
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):  # gone, or no longer ours
+        pass
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        pass
 
 
 def main(argv: list[str]) -> int:
