@@ -26,6 +26,14 @@ from .layout import LOCK_NAME
 from .supervisor import STOP_NAME, survivors
 
 POLL = 0.002
+# A process without a port has started once it has run this long: one that dies
+# of a bad config or a missing module is gone by then (supervisord's startsecs;
+# PM2 reports such a start as done).  With a port, accepting connections is the
+# evidence, and no time is added.
+START_SETTLE = 0.5
+# The most of a start's --timeout kept back to end a start that failed (SIGTERM,
+# then SIGKILL at the timeout), so that the whole start fits in its timeout.
+FAILED_START_GRACE = 0.5
 
 
 # The supervisor runs with ``python -S``: skipping site (and an editable
@@ -168,40 +176,80 @@ class StartResult:
 
 
 def wait_started(store, name: str, port: int | None, timeout: float) -> StartResult:
-    """Wait until the process is alive (and accepting on ``port``), or explain why not."""
-    deadline = time.monotonic() + timeout
+    """Wait until the process is alive (and accepting on ``port``), or explain why not.
+
+    Alive means, without a port, running for ``START_SETTLE`` seconds (counted
+    from its start, so many starts awaited one after the other wait together),
+    or until the timeout if that comes first.  A process that exits meanwhile
+    goes the way of any exit while starting: restarted per its policy while
+    the next restart comes before the timeout, else the start fails with how it
+    exited and the last lines of its stderr.
+
+    All of it fits in ``timeout``: a start that fails while the process runs
+    (not up in time, or its port held by another process) ends it before it
+    returns -- SIGTERM, and SIGKILL at the timeout -- keeping the last
+    ``FAILED_START_GRACE`` seconds (a fifth of a short timeout) for that, and
+    leaves it ``errored``.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    give_up = deadline - min(FAILED_START_GRACE, timeout / 5)
     procdir = store.proc_dir(name)
     meta: dict = {}
     restarts_before: int | None = None
+    settled: tuple = (None, 0.0)  # (pid, when it will have run START_SETTLE seconds)
     while True:
         meta = store.read(name) or meta
         status = meta.get("status")
         if restarts_before is None and meta:
             restarts_before = int(meta.get("restarts") or 0)
+        now = time.monotonic()
         if status == "online" and process_alive(meta):
-            if port and port_open(port) and held_by(port, meta.get("pid")) is False:
+            accepting = bool(port) and port_open(port)  # one look: it may open in between
+            if accepting and held_by(port, meta.get("pid")) is False:
                 # it came up while this process started: ours cannot have it
-                return StartResult(False, meta, f"port {port} is held by "
-                                   f"{port_holder(port) or 'another process'}, not by {name}")
-            if not port or port_open(port):
+                return _failed(store, meta, deadline, f"port {port} is held by "
+                               f"{port_holder(port) or 'another process'}, not by {name}")
+            if accepting:
                 return StartResult(True, meta)
+            if not port:
+                if settled[0] != meta["pid"]:
+                    ran = max(0.0, time.time() - float(meta.get("start_time") or time.time()))
+                    settled = (meta["pid"], now + START_SETTLE - ran)
+                if now >= settled[1] or now >= give_up:
+                    return StartResult(True, meta)
         elif is_final(meta):
             return StartResult(False, meta, _why(store, meta, port, status))
-        elif status == "crashed" and (time.monotonic() + float(meta.get("next_restart_delay") or 0)
-                                      >= deadline):
+        elif status == "crashed" and now + float(meta.get("next_restart_delay") or 0) >= give_up:
             # its next restart would come after the timeout: say so now, not then
             exits = int(meta.get("restarts") or 0) - (restarts_before or 0) + 1
             return StartResult(False, meta, f"crashed: it exited {exits} time"
                                f"{'s' if exits != 1 else ''} while starting (last: "
                                f"{_exit_text(meta.get('exit_code'))})" + _detail(store, meta, port))
-        if time.monotonic() >= deadline:
+        if now >= give_up:
             if status == "launching" and not supervisor_alive(procdir):
                 return StartResult(False, meta, "the supervisor did not start (see "
                                    f"{procdir / '.supervisor.log'})")
             what = f"accepting connections on port {port}" if port else "alive"
-            return StartResult(False, meta, f"not {what} after {timeout:g}s"
-                               + _detail(store, meta, port))
-        time.sleep(POLL if time.monotonic() + 0.2 < deadline else 0.02)
+            return _failed(store, meta, deadline, f"not {what} after {timeout:g}s"
+                           + _detail(store, meta, port))
+        if settled[0] is not None and settled[0] == meta.get("pid"):
+            pause = min(0.02, settled[1] - now)  # settling: an exit is seen within 20 ms
+        else:
+            pause = POLL if now + 0.2 < give_up else 0.02
+        time.sleep(max(0.0, min(pause, give_up - now)))
+
+
+def _failed(store, meta: dict, deadline: float, reason: str) -> StartResult:
+    """A failed start: its process (if it runs) gets SIGTERM and, at most
+    ``FAILED_START_GRACE`` seconds later and not after ``deadline``, SIGKILL;
+    then it is ``errored``, with the first line of ``reason``."""
+    if supervisor_pid(meta) is not None or process_alive(meta):
+        grace = min(FAILED_START_GRACE, deadline - time.monotonic())
+        stop_many(store, [meta], timeout=max(0.0, grace))
+        meta = store.update_unsupervised(meta["name"], status="errored",
+                                         error=reason.splitlines()[0]) or meta
+    return StartResult(False, meta, reason)
 
 
 def is_final(meta: dict) -> bool:
