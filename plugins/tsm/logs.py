@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -36,12 +37,19 @@ def last_lines(path: Path, n: int) -> list[str]:
 
 
 def tail_and_follow(path: Path, n: int, emit: Callable[[str], None],
-                    stop: Callable[[], bool] | None = None, interval: float = 0.1) -> None:
+                    stop: Callable[[], bool] | None = None, interval: float = 0.1,
+                    warn: Callable[[str], None] | None = None) -> None:
     """Print the last ``n`` lines, then every line appended, across rotations.
 
     The current file is opened first and read from there on, so no line
-    written while the tail is printed is lost or printed twice.
+    written while the tail is printed is lost or printed twice.  After a
+    rotation, the file being read is finished through its open descriptor
+    (even if rotation dropped it), then every file rotated since, oldest
+    first.  Only files dropped before they could be opened are lost (more than
+    ``--log-keep`` rotations between two looks): ``warn`` says so, once each
+    time (default: a line on stderr).
     """
+    warn = warn or _to_stderr
     f = _open(path)
     text = f.read() if f else ""
     cut = text.rfind("\n") + 1
@@ -61,41 +69,60 @@ def tail_and_follow(path: Path, n: int, emit: Callable[[str], None],
             partial = _emit_lines(partial + chunk, emit)
             continue
         if _rotated(f, path):
-            f, partial = _next_file(path, f, partial, emit)
+            f, partial = _next_file(path, f, partial, emit, warn)
             continue
         time.sleep(interval)
 
 
-def _next_file(path: Path, f, partial: str, emit):
-    """After a rotation: finish ``f``, then every file rotated since, then the new one."""
-    new = _open(path)
+def _to_stderr(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _next_file(path: Path, f, partial: str, emit, warn):
+    """After a rotation: finish ``f``, then every file rotated since, oldest first;
+    returns the newest (still open, to read on) and the unfinished line."""
     if f is None:
-        return new, partial
+        return _open(path), partial
     partial = _emit_lines(partial + f.read(), emit)
     seen = os.fstat(f.fileno()).st_ino
-    f.close()
-    pinned = os.fstat(new.fileno()).st_ino if new else None
-    between = []  # opened at once: a later rename cannot swap them under us
-    for file in reversed([p for p in log_files(path) if p != path]):  # newest rotated first
-        handle = _open(file)
-        if handle is None:
-            continue
-        ino = os.fstat(handle.fileno()).st_ino
-        if ino == seen:
-            handle.close()
-            break
-        if ino != pinned:
-            between.append(handle)
-        else:
+    chain = _chain(path)
+    inodes = [ino for ino, _ in chain]
+    if seen in inodes:
+        newer = chain[inodes.index(seen) + 1:]
+        for _, handle in chain[:inodes.index(seen) + 1]:
             handle.close()
     else:
-        for handle in between:  # ours was dropped (beyond --log-keep): nothing to add safely
-            handle.close()
-        between = []
-    for handle in reversed(between):
+        # Ours was dropped (and read to its end all the same, through its
+        # descriptor): what exists now is all newer.  Whether the file right
+        # after ours was dropped as well cannot be told, so this says "may".
+        newer = chain
+        warn(f"tsm logs: {path.name} rotated faster than it could be followed: "
+             "lines may be missing here (--max-log-size or --log-keep keep more)")
+    if not newer:  # nothing newer can be opened (yet): keep ours, look again later
+        return f, partial
+    f.close()
+    for _, handle in newer[:-1]:
         partial = _emit_lines(partial + handle.read(), emit)
         handle.close()
-    return new, partial
+    return newer[-1][1], partial
+
+
+def _chain(path: Path) -> list[tuple[int, object]]:
+    """The log's files, oldest first, each opened: ``(inode, handle)``.  One
+    snapshot: taken again if a rotation moved a file while they were opened."""
+    for attempt in range(50):
+        opened = []
+        for file in log_files(path):
+            handle = _open(file)
+            if handle is not None:
+                opened.append((file, os.fstat(handle.fileno()).st_ino, handle))
+        if attempt == 49 or [(p, _inode(p)) for p in log_files(path)] == [
+                (p, ino) for p, ino, _ in opened]:
+            return [(ino, handle) for _, ino, handle in opened]
+        for _, _, handle in opened:
+            handle.close()
+    return []  # pragma: no cover - the loop returns
 
 
 def _inode(path: Path) -> int | None:
