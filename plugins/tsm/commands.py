@@ -29,8 +29,9 @@ Runs COMMAND detached under its own small supervisor, which keeps its logs in
 DIR/tsm/runtime/processes/NAME/current.{out,err} (rotated by size), restarts it
 per --restart with exponential backoff, and marks it errored after more than
 --max-restarts runs in a row shorter than a second.  Returns once the process
-is alive and, if it has a port, accepting connections on 127.0.0.1; otherwise
-fails and says why (the holder of a busy port, or the last lines of stderr).
+is accepting connections on 127.0.0.1 if it has a port, else once it has run
+0.5 s; otherwise fails and says why (the holder of a busy port, or the last
+lines of stderr).
 
 Where tsm's flags go: flags before the command words are tsm's; after the
 first command word everything belongs to the command, except that a trailing
@@ -384,7 +385,7 @@ def logs(ctx, args):
             ctx.out(line)
         return 0
     try:
-        logs_lib.tail_and_follow(path, args.lines, ctx.out,
+        logs_lib.tail_and_follow(path, args.lines, ctx.out, warn=ctx.err,
                                  stop=ctx.session.jobs.current_cancelled)  # `… -f &`
     except KeyboardInterrupt:
         if not ctx.env.interactive:

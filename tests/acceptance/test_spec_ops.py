@@ -890,9 +890,7 @@ def test_tsm_failing_start_shows_last_stderr_lines(tsm, tmp_path):
             "for i in range(20): print(f'err-{i:02d}', file=sys.stderr)\n"
             "sys.exit(3)\n")
     # With a port, "started" means accepting connections, so a process that
-    # exits at once can never pass for started.  (Without one, "alive" is the
-    # instant after exec: a Python that dies 30 ms later may already have been
-    # reported started, as SPEC 8's "returns when the process is alive" allows.)
+    # exits at once can never pass for started (without one: running 0.5 s).
     port = free_port()
     out = failed(tsm("start", "--name", "broken", "--port", str(port), "--restart", "no", "--",
                      PY, "-c", code, check=False))

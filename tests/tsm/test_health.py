@@ -74,7 +74,7 @@ def test_doctor_reports_port_conflicts_and_unwritable_dirs(tsm, port):
 
 def test_a_supervisor_killed_while_waiting_to_restart_is_repaired_once(tsm):
     tsm("start", "--name", "flappy", "--restart", "always", "--max-restarts", "50", "--",
-        PY, "-c", "import time; time.sleep(0.3); raise SystemExit(1)", check=False)
+        PY, "-c", "import time; time.sleep(0.6); raise SystemExit(1)", check=False)  # past the start's 0.5 s
     wait_for(lambda: tsm.meta("flappy")["status"] == "crashed"
              and tsm.meta("flappy").get("next_restart_delay", 0) >= 0.4, timeout=30)
     os.kill(tsm.meta("flappy")["supervisor_pid"], signal.SIGKILL)
