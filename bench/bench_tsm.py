@@ -18,6 +18,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -120,7 +121,8 @@ def _run(report, state: Path, env: dict) -> None:
 
     session = _session(state)
     # "alive" = the child runs its first line of code (it creates a marker file):
-    # the same event for Popen and for tsm, whatever either one reports.
+    # the same event for Popen and for tsm, whatever either one reports.  tsm
+    # start itself returns later: without a port, once the process has run 0.5 s.
     code = "import sys, time; open(sys.argv[1], 'w').close(); time.sleep(600)"
     popen_alive, tsm_alive, tsm_returned = [], [], []
     for i in range(5):
@@ -132,17 +134,21 @@ def _run(report, state: Path, env: dict) -> None:
         p.kill()
         p.wait()
         marker = state / f"tsm-{i}"
+        seen: list[float] = []
+        watcher = threading.Thread(target=lambda m=marker: (_wait_file(m),
+                                                            seen.append(time.perf_counter())))
         t = time.perf_counter()
+        watcher.start()
         status = session.run_source(f"tsm start --name alive{i} -- {PY} -c \"{code}\" {marker}",
                                     script=True)
         tsm_returned.append(time.perf_counter() - t)
         assert status == 0
-        _wait_file(marker)
-        tsm_alive.append(time.perf_counter() - t)
+        watcher.join()
+        tsm_alive.append(seen[0] - t)
     p_alive, t_alive = statistics.median(popen_alive), statistics.median(tsm_alive)
     report("Popen -> alive (child ran its first line)", p_alive * 1000, "ms")
     report("tsm start -> alive, in the shell", t_alive * 1000, "ms")
-    report("  (tsm start returned, pid confirmed)", statistics.median(tsm_returned) * 1000, "ms")
+    report("  (tsm start returned: it ran 0.5 s)", statistics.median(tsm_returned) * 1000, "ms")
     report("  ratio to Popen", t_alive / p_alive, "x")
     report("  minus the supervisor's interpreter start-up, ratio",
            (t_alive - python_startup) / p_alive, "x", target="<= 1.5")
@@ -176,8 +182,9 @@ def _run(report, state: Path, env: dict) -> None:
     report("supervisor RSS", rss / 1024, "MB", target="< 15")
 
     t = time.perf_counter()
-    for i in range(N - 9):  # 5 + 3 + 1 already run
-        session.run_source(f"tsm start --name bulk{i} -- sleep 600", script=True)
+    bulk = [f"tsm start --name bulk{i} -- sleep 600 &" for i in range(N - 9)]  # 5 + 3 + 1 run
+    for k in range(0, len(bulk), 16):  # as background jobs: each start waits its 0.5 s
+        session.run_source("\n".join(bulk[k:k + 16] + ["wait"]), script=True)
     report(f"(setup: started {N - 9} more sleepers in the shell)", time.perf_counter() - t, "s")
     ls = _wall([TETRA, "tsm", "ls", "--json"], env)
     report(f"tetra tsm ls --json, {N} processes (whole CLI run)", ls * 1000, "ms", target="< 150")
