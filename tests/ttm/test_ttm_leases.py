@@ -81,6 +81,37 @@ def test_a_second_transaction_fails_fast_naming_the_holder(tetra, tetra_env, tet
         holder.wait()
 
 
+def test_on_a_target_of_several_hosts_the_message_names_the_target_then_the_host(
+        tetra, tetra_env, tetra_dir):
+    """SPEC 6.4's words first (`@multi:web is locked by <txn> (pid P on H since T)`),
+    then which host of it is held."""
+    (tetra_dir / "topology.toml").write_text(
+        '[targets.multi]\nconnector = "local"\nhosts = [\n'
+        '  { name = "m1", roles = ["web"] }, { name = "m2", roles = ["web"] }, { name = "m3" }]\n'
+        '[targets.one]\nconnector = "local"\nhosts = ["m1"]\n')
+    proc = subprocess.Popen([TETRA, "-c", 'txn new "h1" @multi:web[m1]; txn resolve; '
+                             'txn exec -- sleep 60'], env=tetra_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not (tetra_dir / "locks" / "m1.lock").exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        holder = json.loads((tetra_dir / "locks" / "m1.lock").read_text())["txn"]
+        r = tetra("-c", 'txn new "h2" @multi:web; txn resolve; txn exec -- true')
+        assert r.returncode == 1
+        line = next(x for x in r.stderr.splitlines() if "locked" in x)
+        assert re.fullmatch(rf"tetra: line 1: @multi:web is locked by {holder} "
+                            rf"\(pid \d+ on \S+ since [^)]+\); host m1", line), line
+        r = tetra("-c", 'txn new "h3" @one; txn resolve; txn exec -- true')  # one host: SPEC's words
+        line = next(x for x in r.stderr.splitlines() if "locked" in x)
+        assert re.fullmatch(rf"tetra: line 1: @one is locked by {holder} \(pid \d+ on \S+ since [^)]+\)",
+                            line), line
+    finally:
+        kill_tree(proc.pid)
+        proc.wait()
+
+
 def test_a_dead_holders_lease_is_broken_with_an_event(tetra, tetra_env, tetra_dir):
     holder, record = start_holder(tetra_env)
     kill_tree(holder.pid)

@@ -103,8 +103,12 @@ class Leases:
 
     def acquire(self, host: str, txn_id: str, *, label: str | None = None,
                 wait: float | None = None, ttl: float = DEFAULT_TTL,
-                on_broken=None, cancel=None) -> Lease:
+                on_broken=None, cancel=None, name_host: bool = False) -> Lease:
         """Take the lease on ``host`` for ``txn_id``.
+
+        A refusal names ``label`` (the target as written), then, with
+        ``name_host`` (a target of several hosts), the host: ``@prod is locked
+        by <txn> (pid P on H since T); host web-2``.
 
         ``wait=None`` fails fast with :class:`Locked`; otherwise polls for up to
         ``wait`` seconds.  The same transaction may re-take its own lease (a
@@ -129,8 +133,8 @@ class Leases:
                     crash.point("lease.written")
                     return lease
             if deadline is None or time.monotonic() >= deadline:
-                who = label or host
-                raise Locked(f"{who} is locked by {describe(current)}", current,
+                where = f"; host {host}" if label and name_host else ""
+                raise Locked(f"{label or host} is locked by {describe(current)}{where}", current,
                              hint="wait for it with --wait[=SECONDS], or see "
                                   f"'txn status {current.get('txn')}'")
             if cancel is None:

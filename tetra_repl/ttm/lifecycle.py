@@ -35,8 +35,8 @@ def take_leases(txn: Transaction, leases: Leases, hosts: list[str], *, label: st
 
     try:
         for host in sorted(set(hosts)):  # one global order: no deadlock between two txns
-            lease = leases.acquire(host, txn.id, label=_label(label, host, hosts), wait=wait,
-                                   on_broken=broken, cancel=cancel)
+            lease = leases.acquire(host, txn.id, label=label or host, wait=wait,
+                                   on_broken=broken, cancel=cancel, name_host=len(set(hosts)) > 1)
             taken.append(host)
             items.append(("lock_acquired", {"host": host, "token": lease.token, "file": lease.file,
                                             "pid": os.getpid(), "expires": lease.record["expires"]},
@@ -52,12 +52,6 @@ def take_leases(txn: Transaction, leases: Leases, hosts: list[str], *, label: st
             except Exception:
                 pass
         raise
-
-
-def _label(label: str | None, host: str, hosts: list[str]) -> str:
-    if not label:
-        return host
-    return label if len(set(hosts)) == 1 else f"{label} (host {host})"
 
 
 def _release_items(txn: Transaction, leases: Leases) -> list:
