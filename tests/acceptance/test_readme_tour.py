@@ -377,8 +377,7 @@ def test_history_suggestion_and_ctrl_r(shell, tetra_dir, env):
     run(child, "echo other", "other")
     child.send("\x12sugg")  # Ctrl-R: reverse search
     expect(child, r'reverse-i-search.*sugg.*est.*ed')  # the match, highlighted
-    child.send("\r")  # ends the search, the line found is in the buffer
-    child.send("\r")
+    child.send("\r")  # runs the line found, as in bash
     expect(child, "suggested")
     expect(child, PROMPT)
     assert 'echo sugg"est"ed' in (tetra_dir / "history").read_text()

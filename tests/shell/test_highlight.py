@@ -98,3 +98,11 @@ def test_words_before_knows_an_open_quote_and_a_comment():
     words, _ = words_before('put "my file"')
     assert words[-1].closed
     assert words_before("echo x # a comm")[1]
+
+
+def test_pygments_itself_finds_the_lexer_by_name_and_by_file_name():
+    """SPEC 4's "a Pygments lexer for the language", registered as Pygments looks them up."""
+    from pygments.lexers import get_lexer_by_name, get_lexer_for_filename
+
+    assert isinstance(get_lexer_by_name("tetra"), TetraLexer)
+    assert isinstance(get_lexer_for_filename("deploy-all.tetra"), TetraLexer)

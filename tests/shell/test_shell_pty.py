@@ -149,9 +149,10 @@ def test_history_persists_across_sessions(shell, tetra_dir):
     expect(second, PROMPT)
     run(second, "echo other", "other")
     second.send("\x12hist")  # Ctrl-R: reverse search
-    second.send("\r")  # the first Enter ends the search, the line found is in the buffer
-    second.send("\r")
+    second.send("\r")  # Enter runs the line found, as in bash
     expect(second, "history-one")
+    expect(second, PROMPT)
+    run(second, "echo after", "after")
 
 
 def test_ctrl_c_at_the_prompt_clears_the_line_and_keeps_the_shell(shell):

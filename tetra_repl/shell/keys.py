@@ -6,12 +6,14 @@ loop catches the KeyboardInterrupt), Ctrl-D on an empty line raises EOFError.
 
 Added: Ctrl-D at the end of an unfinished multi-line statement (an empty
 continuation line, or an open quote) raises :class:`UnfinishedInput`: the
-statement is dropped with a note, as bash does, and the shell stays.
+statement is dropped with a note, as bash does, and the shell stays.  Enter
+in a Ctrl-R search runs the line found, as in bash (prompt_toolkit's default
+only puts it back in the buffer).
 """
 
 from __future__ import annotations
 
-from prompt_toolkit.filters import Condition
+from prompt_toolkit.filters import Condition, is_searching
 from prompt_toolkit.key_binding import KeyBindings
 
 from ..errors import ParseError
@@ -74,5 +76,13 @@ def shell_bindings() -> KeyBindings:
         """Ctrl-D in a continuation: end of input, so the statement cannot finish."""
         text = event.current_buffer.text
         event.app.exit(exception=UnfinishedInput(text), style="class:exiting")
+
+    @kb.add("enter", filter=is_searching)
+    def _run_found(event) -> None:
+        """Enter in a reverse search: take the line found and run it."""
+        from prompt_toolkit import search
+
+        search.accept_search()
+        event.app.current_buffer.validate_and_handle()
 
     return kb
