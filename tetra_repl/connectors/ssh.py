@@ -207,7 +207,7 @@ class SSHConnector(Connector):
             capture: bool = True) -> RunResult:
         started = time.monotonic()
         script = (f"exec sh -c {shlex.quote(command)}" if isinstance(command, str)
-                  else "exec " + quote_command(command))
+                  else _exec_line(command))
         transport = self.connect(cancel)
         waited = self._take_session(time.monotonic(), timeout, cancel)
         if waited is not None:
@@ -373,6 +373,18 @@ class SSHConnector(Connector):
 
         with self._link.sftp_lock:
             return download(self, remote_path, local_path, progress, cancel)
+
+
+def _exec_line(argv: Sequence[str]) -> str:
+    """The shell line that runs ``argv`` in place of the shell.
+
+    A first word starting with ``-`` would be read as an option of ``exec``
+    itself (bash: "exec: --: invalid option"), and ``exec --`` is no help:
+    dash takes the ``--`` for the command.  No command starts with ``-``, so
+    such a line runs without ``exec``: the shell reports it not found (127),
+    as ``ssh host -- --word`` does, and the process group is the same."""
+    line = quote_command(argv)
+    return line if str(argv[0]).startswith("-") else "exec " + line
 
 
 def _exit_of(chan) -> tuple[int | None, str | None]:
