@@ -66,10 +66,18 @@ def load(path: Path) -> Topology:
         raise TopologyError(f"cannot read topology {path}: {getattr(exc, 'strerror', exc)}") from None
     if path.suffix == ".json":
         try:
-            data = json.loads(text)
+            data = json.loads(text, object_pairs_hook=_no_duplicates)
         except json.JSONDecodeError as exc:
             raise TopologyError(f"{path}:{exc.lineno}: invalid JSON: {exc.msg} "
                                 f"(column {exc.colno})") from None
+        except _DuplicateKey as exc:
+            # as TOML does: a key given twice in one table is refused, not "last wins"
+            found = _Positions(text, is_json=True).duplicates
+            if found:
+                keys, line, first = found[0]
+                raise TopologyError(f"{path}:{line}: {_dotted(list(keys))}: duplicate key "
+                                    f"(also line {first})") from None
+            raise TopologyError(f"{path}: duplicate key {exc.key!r}") from None
     else:
         import tomllib
 
@@ -87,14 +95,32 @@ def load(path: Path) -> Topology:
     return _Validator(path, text).topology(data)
 
 
+class _DuplicateKey(Exception):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 class _Validator:
     def __init__(self, path: Path, text: str):
         self.path = path
         self.text = text
+        self._positions: _Positions | None = None
 
     def fail(self, keys: list, what: str, hint: str | None = None):
         dotted = _dotted(keys)
-        line = _line_of(self.text, keys)
+        if self._positions is None:
+            self._positions = _Positions(self.text, self.path.suffix == ".json")
+        line = self._positions.line_of(keys) if keys else None
         where = f"{self.path}:{line}" if line else str(self.path)
         raise TopologyError(f"{where}: {dotted}: {what}" if dotted else f"{where}: {what}",
                             hint=hint)
@@ -247,18 +273,225 @@ def _dotted(keys: list) -> str:
     return out
 
 
-def _line_of(text: str, keys: list) -> int | None:
-    """Best-effort line number of a key path in TOML or JSON text."""
-    names = [k for k in keys if isinstance(k, str)]
-    if not names:
+class _Positions:
+    """Where each key path of a TOML or JSON text starts: ``lines[("targets", "a",
+    "hosts", 2, "port")]`` is the 1-based line of that key (or array element).
+
+    A scanner for the shapes a topology has (table headers, arrays of tables,
+    dotted keys, inline tables and arrays over several lines, JSON objects); the
+    text has already been parsed, so it need not report errors.  In JSON, a key
+    repeated in one object is listed in ``duplicates`` as (path, line, first line).
+    """
+
+    _BARE = re.compile(r"[A-Za-z0-9_\-]+")
+    _SCALAR = re.compile(r"[^,\]}\s#]+")
+
+    def __init__(self, text: str, is_json: bool = False):
+        import bisect
+
+        self.text = text
+        self.i = 0
+        self.lines: dict[tuple, int] = {}
+        self.duplicates: list[tuple[tuple, int, int]] = []
+        newlines = [m.start() for m in re.finditer("\n", text)]
+        self.line = lambda pos: bisect.bisect_left(newlines, pos) + 1
+        self._aot: dict[tuple, int] = {}
+        try:
+            if is_json:
+                self._skip()
+                self._value(())
+            else:
+                self._scan()
+        except (IndexError, ValueError):  # best effort: keep what was found
+            pass
+
+    def line_of(self, keys: list) -> int | None:
+        """The line of ``keys``, else of the nearest enclosing key or header."""
+        path = tuple(keys)
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
         return None
-    pos = 0
-    for name in names:
-        pattern = re.compile(r"(?m)(^|[\s\[.{,])[\"']?" + re.escape(name) + r"[\"']?\s*[=:\].]")
-        match = pattern.search(text, pos)
-        if match is None:
-            break
-        pos = match.start() + len(match.group(1))
-    else:
-        return text.count("\n", 0, pos) + 1
-    return text.count("\n", 0, pos) + 1 if pos else None
+
+    # -- the scanner
+    def _peek(self, n: int = 1) -> str:
+        return self.text[self.i:self.i + n]
+
+    def _skip(self, newlines: bool = True) -> None:
+        text = self.text
+        while self.i < len(text):
+            c = text[self.i]
+            if c in " \t\r" or (newlines and c == "\n"):
+                self.i += 1
+            elif c == "#":
+                end = text.find("\n", self.i)
+                self.i = len(text) if end < 0 else end
+            else:
+                return
+
+    def _record(self, path: tuple, pos: int, exact: bool = True) -> None:
+        line = self.line(pos)
+        for n in range(1, len(path)):
+            self.lines.setdefault(path[:n], line)
+        if exact:
+            self.lines[path] = line
+        else:
+            self.lines.setdefault(path, line)
+
+    def _scan(self) -> None:
+        current: tuple = ()
+        while True:
+            self._skip()
+            if self.i >= len(self.text):
+                return
+            start = self.i
+            if self._peek(2) == "[[":
+                self.i += 2
+                keys = self._key()
+                parent = self._resolve(keys[:-1]) + (keys[-1],)
+                index = self._aot.get(parent, -1) + 1
+                self._aot[parent] = index
+                current = parent + (index,)
+                self._record(parent, start, exact=False)
+                self._record(current, start)
+            elif self._peek() == "[":
+                self.i += 1
+                current = self._resolve(self._key())
+                self._record(current, start)
+            else:
+                keys = self._key()
+                if not keys:  # not a key: give up on this line
+                    end = self.text.find("\n", self.i + 1)
+                    self.i = len(self.text) if end < 0 else end
+                    continue
+                self._skip(newlines=False)
+                if self._peek() in ("=", ":"):
+                    self.i += 1
+                self._record(current + tuple(keys), start)
+                self._value(current + tuple(keys))
+            end = self.text.find("\n", self.i)  # the rest of the line: ] or ]] or a comment
+            self.i = len(self.text) if end < 0 else end
+
+    def _resolve(self, keys: list) -> tuple:
+        out: list = []
+        for key in keys:
+            out.append(key)
+            if tuple(out) in self._aot:
+                out.append(self._aot[tuple(out)])
+        return tuple(out)
+
+    def _key(self) -> list:
+        keys: list = []
+        while True:
+            self._skip(newlines=False)
+            c = self._peek()
+            if c in ("\"", "'"):
+                keys.append(self._string())
+            else:
+                m = self._BARE.match(self.text, self.i)
+                if m is None:
+                    return keys
+                keys.append(m.group())
+                self.i = m.end()
+            self._skip(newlines=False)
+            if self._peek() != ".":
+                return keys
+            self.i += 1
+
+    def _string(self) -> str:
+        text, i = self.text, self.i
+        if text.startswith(('"""', "'''"), i):
+            quote = text[i:i + 3]
+            j = i + 3
+            while True:
+                j = text.index(quote, j)
+                if quote == '"""' and _escaped(text, j):
+                    j += 1
+                    continue
+                break
+            while text.startswith(quote[0], j + 3):
+                j += 1
+            self.i = j + 3
+            return text[i + 3:j]
+        quote = text[i]
+        j = i + 1
+        while text[j] != quote:
+            if text[j] == "\n":
+                break
+            j += 2 if quote == '"' and text[j] == "\\" else 1
+        self.i = j + 1
+        raw = text[i + 1:j]
+        if quote == '"' and "\\" in raw:
+            try:
+                return json.loads(f'"{raw}"')
+            except ValueError:
+                pass
+        return raw
+
+    def _value(self, path: tuple) -> None:
+        self._skip(newlines=False)
+        c = self._peek()
+        if c == "{":
+            self.i += 1
+            seen: dict[tuple, int] = {}
+            while True:
+                self._skip()
+                c = self._peek()
+                if not c:
+                    return
+                if c == "}":
+                    self.i += 1
+                    return
+                if c == ",":
+                    self.i += 1
+                    continue
+                start = self.i
+                keys = tuple(self._key())
+                if not keys:
+                    self.i += 1
+                    continue
+                self._skip()
+                if self._peek() in ("=", ":"):
+                    self.i += 1
+                line = self.line(start)
+                if keys in seen:
+                    self.duplicates.append((path + keys, line, seen[keys]))
+                else:
+                    seen[keys] = line
+                    self._record(path + keys, start)
+                self._value(path + keys)
+        elif c == "[":
+            self.i += 1
+            index = 0
+            while True:
+                self._skip()
+                c = self._peek()
+                if not c:
+                    return
+                if c == "]":
+                    self.i += 1
+                    return
+                if c == ",":
+                    self.i += 1
+                    continue
+                self._record(path + (index,), self.i)
+                before = self.i
+                self._value(path + (index,))
+                if self.i == before:
+                    self.i += 1
+                index += 1
+        elif c in ("\"", "'"):
+            self._string()
+        else:
+            m = self._SCALAR.match(self.text, self.i)
+            if m is not None:
+                self.i = m.end()
+
+
+def _escaped(text: str, j: int) -> bool:
+    """Whether the character at ``j`` follows an odd number of backslashes."""
+    n = 0
+    while j - n - 1 >= 0 and text[j - n - 1] == "\\":
+        n += 1
+    return n % 2 == 1

@@ -1,0 +1,61 @@
+"""A broken topology names the file, the line and the key path (SPEC 5, 10),
+through the real `tetra` entry point."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def first_line(tetra, tetra_dir, name: str, body: str):
+    path = tetra_dir / name
+    path.write_text(body)
+    r = tetra("-c", "targets")
+    assert r.returncode == 1, r.stdout
+    assert "Traceback" not in r.stderr
+    return path, r.stderr.splitlines()[0]
+
+
+@pytest.mark.parametrize("body, expected", [
+    # the third host's port, not the first
+    ('[targets.a]\nhosts = [\n  { name = "h1", port = 1 },\n  { name = "h2", port = 2 },\n'
+     '  { name = "h3", port = "x" },\n]\n',
+     ":5: targets.a.hosts[2].port: expected an integer, got 'x'"),
+    # a repeated host name: the line of the repeat
+    ('[targets.a]\nhosts = [\n  "x",\n  "y",\n  "x",\n]\n',
+     ":5: targets.a.hosts[2]: duplicate host name 'x' (also hosts[0])"),
+    ('[targets.a]\nhosts = ["a",\n 1,]\n',
+     ":3: targets.a.hosts[1]: expected a host name or a table, got a number (1)"),
+    # the target's own port, after a host entry with one
+    ('[targets.a]\nhosts = [{ name = "x", port = 2222 }]\nport = "x"\n',
+     ":3: targets.a.port: expected an integer, got 'x'"),
+    # arrays of tables
+    ('[targets.a]\n[[targets.a.hosts]]\nname = "x"\n[[targets.a.hosts]]\nname = "y"\n'
+     'port = "p"\n',
+     ":6: targets.a.hosts[1].port: expected an integer, got 'p'"),
+    # a key that is not in the file: the line of its table
+    ('[defaults]\nport = 22\n\n[targets.a]\nuser = "x"\n', ":4: targets.a: missing key 'hosts'"),
+    # strings over several lines and comments do not throw the count off
+    ('[defaults] # port = 1\nuser = """a\nport = 2\n"""\n[targets.a]\nhosts = ["x"] # [y]\n'
+     'port = "z"\n',
+     ":7: targets.a.port: expected an integer, got 'z'"),
+])
+def test_toml_errors_name_the_line_of_the_key(tetra, tetra_dir, body, expected):
+    path, line = first_line(tetra, tetra_dir, "topology.toml", body)
+    assert line == f"tetra: line 1: {path}{expected}"
+
+
+def test_json_errors_name_the_line_of_the_key(tetra, tetra_dir):
+    body = json.dumps({"targets": {"a": {"hosts": [{"name": "x", "port": 1},
+                                                   {"name": "y", "port": "q"}]}}}, indent=1)
+    path, line = first_line(tetra, tetra_dir, "topology.json", body)
+    expected = [n for n, text in enumerate(body.splitlines(), 1) if '"q"' in text][0]
+    assert line == f"tetra: line 1: {path}:{expected}: targets.a.hosts[1].port: " \
+                   "expected an integer, got 'q'"
+
+
+def test_json_refuses_a_key_given_twice(tetra, tetra_dir):
+    body = ('{"targets": {\n  "prod": {"hosts": ["a"]},\n  "prod": {"hosts": ["b"]}\n}}\n')
+    path, line = first_line(tetra, tetra_dir, "topology.json", body)
+    assert line == f"tetra: line 1: {path}:3: targets.prod: duplicate key (also line 2)"
