@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import signal
+
 import pytest
-from sshworld import host_table
+from sshworld import host_table, start_tetra
+
+from tetra_repl.connectors.sshconnect import keepalive_timing
+from tetra_repl.topology.model import ResolvedHost
 
 pytestmark = pytest.mark.ssh
 
@@ -23,3 +29,67 @@ def test_a_command_starting_with_a_dash_is_the_remote_shells_not_found(tetra, wo
     assert "command not found: --timeout" in r.stderr
     r = tetra("-c", "exec @one -- -n")
     assert r.returncode == 1 and "command not found: -n" in r.stderr
+
+
+def _config(tmp_path, world, name: str, server, *extra: str) -> str:
+    cfg = tmp_path / f"ssh_config_{name}"
+    body = "\n".join(f"    {line}" for line in extra)
+    cfg.write_text(f"""\
+Host {name}
+    HostName 127.0.0.1
+    Port {server.port}
+    User {server.user}
+    IdentityFile {world.keys.private}
+    UserKnownHostsFile {world.known_hosts}
+{body}
+""")
+    return str(cfg)
+
+
+def _json_plan(tetra, cfg: str, symbol: str) -> dict:
+    r = tetra("--ssh-config", cfg, "-c", f"resolve {symbol} --json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+@pytest.mark.parametrize("line", ["ServerAliveInterval 0", "ServerAliveCountMax 0",
+                                  "ConnectTimeout 0"])
+def test_ssh_config_zeros_mean_tetras_defaults(tetra, world, tmp_path, line):
+    cfg = _config(tmp_path, world, "zero", world.sshd, line)
+    r = tetra("--ssh-config", cfg, "-c", "@zero echo fine; @zero echo again")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "fine\nagain\n"
+    settings = _json_plan(tetra, cfg, "@zero")["hosts"][0]["settings"]
+    assert (settings["keepalive_interval"], settings["keepalive_count_max"],
+            settings["connect_timeout"]) == (5.0, 3, 10.0)
+
+
+def test_keepalive_budget_is_capped_at_30_seconds():
+    def host(**settings):
+        return ResolvedHost("h", "127.0.0.1", 22, "u", "ssh", settings=settings)
+
+    assert keepalive_timing(host()) == (5.0, 15.0)
+    assert keepalive_timing(host(keepalive_interval=60.0, keepalive_count_max=3)) == (15.0, 30.0)
+    assert keepalive_timing(host(keepalive_interval=10.0, keepalive_count_max=1)) == (5.0, 10.0)
+    assert keepalive_timing(host(keepalive_interval=2.0, keepalive_count_max=100)) == (2.0, 30.0)
+
+
+def test_a_frozen_server_is_reported_within_30s_whatever_ssh_config_says(
+        tetra_env, world, sshd_factory, tmp_path):
+    server = sshd_factory()
+    world.trust(server)
+    cfg = _config(tmp_path, world, "slow", server, "ServerAliveInterval 60",
+                  "ServerAliveCountMax 3")
+    proc = start_tetra({**tetra_env, "TETRA_SSH_CONFIG": cfg},
+                       "@slow sh -c 'echo started; sleep 600'")
+    try:
+        assert proc.stdout.readline() == "started\n"
+        assert server.signal_connections(signal.SIGSTOP) > 0
+        out, err = proc.communicate(timeout=45)  # a bound on a hang, not a measurement
+    finally:
+        proc.kill()
+        proc.wait()
+        server.signal_connections(signal.SIGCONT)
+    assert proc.returncode == 1
+    assert "slow: connection lost during the command: the server stopped answering" in err
+    assert "no reply to keepalive for 30s" in err or "no reply to keepalive for 31s" in err

@@ -4,7 +4,8 @@ What it does that the usual tools do not:
 - a command is started as ``echo <pid>; exec CMD`` so a timeout or Ctrl-C can
   end its whole process group on the host (sshd made it a session leader);
 - a watchdog probes a silent server and reports it gone after
-  ``keepalive_interval * keepalive_count_max`` seconds instead of hanging;
+  ``keepalive_interval * keepalive_count_max`` seconds (at most 30, SPEC 5)
+  instead of hanging;
 - a channel that closes without an exit status is reported as a lost
   connection, not as exit status -1;
 - host entries that are the same login on the same machine (several
@@ -144,8 +145,7 @@ class SSHConnector(Connector):
 
     def _watchdog(self, transport, watched, stop: threading.Event) -> None:
         """Probe a silent server; close the connection when it stays silent too long."""
-        interval = float(self.resolved.setting("keepalive_interval", 5.0))
-        budget = interval * int(self.resolved.setting("keepalive_count_max", 3))
+        interval, budget = sshconnect.keepalive_timing(self.resolved)
         probed = 0.0
         while not stop.wait(min(1.0, interval / 2)):
             if not transport.is_active():

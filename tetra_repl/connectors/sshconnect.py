@@ -52,6 +52,24 @@ class WatchedSocket:
         return getattr(self._sock, name)
 
 
+KEEPALIVE_LIMIT_S = 30.0  # SPEC 5: a silent server is reported within 30 s
+
+
+def keepalive_timing(host) -> tuple[float, float]:
+    """``(probe interval, silence budget)`` in seconds for ``host``'s connection.
+
+    The budget is ``keepalive_interval * keepalive_count_max``, capped at
+    :data:`KEEPALIVE_LIMIT_S` whatever ssh_config says (ServerAliveInterval 60
+    would otherwise mean three minutes); the first probe goes out by half of
+    it, so an idle connection that answers is never taken for gone."""
+    interval = float(host.setting("keepalive_interval", 5.0))
+    count = int(host.setting("keepalive_count_max", 3))
+    if interval <= 0:
+        interval = 5.0
+    budget = min(interval * max(1, count), KEEPALIVE_LIMIT_S)
+    return min(interval, budget / 2), budget
+
+
 def connect(host, tunnel=None, cancel: threading.Event | None = None):
     """An authenticated ``(transport, watched_socket, notes)`` for ``host``.
 
@@ -130,8 +148,7 @@ def _attempt(host, tunnel, timeout: float, cancel: threading.Event | None = None
             raise _Transient(_describe_handshake(exc)) from None
         note = hostkeys.verify(host, key, entries)
         _authenticate(host, transport)
-        interval = float(host.setting("keepalive_interval", 5.0))
-        transport.set_keepalive(max(1, int(interval)))
+        transport.set_keepalive(max(1, int(keepalive_timing(host)[0])))
         return transport, watched, note
     except BaseException:
         transport.close()

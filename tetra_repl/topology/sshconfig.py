@@ -96,6 +96,11 @@ class SSHConfigFile:
                         value = _NUMERIC[setting](value)
                     except ValueError:
                         continue
+                    # 0 is OpenSSH's "off" / "the system's default" (ServerAliveInterval 0:
+                    # no keepalive, ConnectTimeout 0: the TCP timeout): tetra's default
+                    # then, as keepalive stays on (SPEC 5); below that is not a value
+                    if not value > 0:
+                        continue
                 settings[setting] = value
         if "identityfile" in raw:
             settings["identity_file"] = [os.path.expanduser(p) for p in raw["identityfile"]]
