@@ -59,3 +59,16 @@ def test_json_refuses_a_key_given_twice(tetra, tetra_dir):
     body = ('{"targets": {\n  "prod": {"hosts": ["a"]},\n  "prod": {"hosts": ["b"]}\n}}\n')
     path, line = first_line(tetra, tetra_dir, "topology.json", body)
     assert line == f"tetra: line 1: {path}:3: targets.prod: duplicate key (also line 2)"
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('[defaults]\nport = 70000\n', ":2: defaults.port: must be at most 65535 (got 70000)"),
+    ('[defaults]\nport = 0\n', ":2: defaults.port: must be at least 1 (got 0)"),
+    ('[targets.a]\nhosts = ["x"]\ntimeout = 0\n',
+     ":3: targets.a.timeout: must be more than 0 (got 0)"),
+    ('[targets.a]\nhosts = [{ name = "x", connect_timeout = 0 }]\n',
+     ":2: targets.a.hosts[0].connect_timeout: must be at least 0.1 (got 0)"),
+])
+def test_settings_out_of_range_are_refused_at_load(tetra, tetra_dir, body, expected):
+    path, line = first_line(tetra, tetra_dir, "topology.toml", body)
+    assert line == f"tetra: line 1: {path}{expected}"

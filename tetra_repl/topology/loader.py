@@ -224,7 +224,7 @@ class _Validator:
         return out
 
     def value(self, setting, value: Any, keys: list) -> Any:
-        t = setting.type
+        t, raw = setting.type, value
         if t == "int" and (isinstance(value, bool) or not isinstance(value, int)):
             self.fail(keys, f"expected an integer, got {_kind(value)}")
         if t == "float":
@@ -243,7 +243,11 @@ class _Validator:
         if setting.choices and value not in setting.choices:
             self.fail(keys, f"must be one of {', '.join(setting.choices)} (got {value!r})")
         if setting.minimum is not None and value < setting.minimum:
-            self.fail(keys, f"must be at least {setting.minimum:g} (got {value!r})")
+            self.fail(keys, f"must be at least {setting.minimum:g} (got {raw!r})")
+        if setting.maximum is not None and value > setting.maximum:
+            self.fail(keys, f"must be at most {setting.maximum:g} (got {raw!r})")
+        if setting.above is not None and value <= setting.above:
+            self.fail(keys, f"must be more than {setting.above:g} (got {raw!r})")
         return value
 
 

@@ -24,21 +24,27 @@ class Setting:
     default: Any = None
     choices: tuple[str, ...] | None = None
     minimum: float | None = None
+    maximum: float | None = None
+    above: float | None = None  # an exclusive minimum: the value must be more than this
 
 
 SETTINGS: dict[str, Setting] = {}
 
 
 def declare(name: str, type: str, help: str, default: Any = None, *,
-            choices: tuple[str, ...] | None = None, minimum: float | None = None) -> Setting:
-    """Declare a setting usable in ``[defaults]``, a target and a host entry."""
-    setting = Setting(name, type, help, default, choices, minimum)
+            choices: tuple[str, ...] | None = None, minimum: float | None = None,
+            maximum: float | None = None, above: float | None = None) -> Setting:
+    """Declare a setting usable in ``[defaults]``, a target and a host entry.
+
+    ``minimum`` and ``maximum`` are inclusive bounds; ``above`` an exclusive lower one
+    (a timeout of 0 would end every command at once)."""
+    setting = Setting(name, type, help, default, choices, minimum, maximum, above)
     SETTINGS[name] = setting
     return setting
 
 
 declare("user", "str", "login user (else ssh_config User, else the local user)")
-declare("port", "int", "SSH port (else ssh_config Port, else 22)", minimum=1)
+declare("port", "int", "SSH port (else ssh_config Port, else 22)", minimum=1, maximum=65535)
 declare("connector", "str", "how to reach the host", choices=CONNECTORS)
 declare("deploy_path", "str", "where releases live on the host", "/srv/app")
 declare("health", "str", "URL polled after a deploy until it answers 2xx")
@@ -48,7 +54,7 @@ declare("health_timeout", "float", "seconds to keep polling the health URL after
 declare("restart", "str", "command run on the host after the switch")
 declare("keep", "int", "releases kept per host", 5, minimum=1)
 declare("parallel", "int", "max hosts at once for fan-out", 10, minimum=1)
-declare("timeout", "float", "default command timeout in seconds (none: no limit)", minimum=0)
+declare("timeout", "float", "default command timeout in seconds (none: no limit)", above=0)
 declare("host_key_policy", "str", "unknown host keys: refuse, or record the first one seen",
         "reject", choices=HOST_KEY_POLICIES)
 declare("known_hosts", "str|list", "known_hosts file(s) (else ssh_config UserKnownHostsFile, "
