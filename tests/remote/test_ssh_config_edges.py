@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+from pathlib import Path
 
 import pytest
 from sshworld import host_table, start_tetra
@@ -93,3 +95,25 @@ def test_a_frozen_server_is_reported_within_30s_whatever_ssh_config_says(
     assert proc.returncode == 1
     assert "slow: connection lost during the command: the server stopped answering" in err
     assert "no reply to keepalive for 30s" in err or "no reply to keepalive for 31s" in err
+
+
+def test_host_key_alias_on_another_port_is_looked_up_as_written(tetra, world, tmp_path):
+    sshd = world.sshd
+    known = tmp_path / "aliased_known_hosts"
+    cfg = _config(tmp_path, world, "aliased", sshd, "HostKeyAlias myserver")
+    Path(cfg).write_text(Path(cfg).read_text().replace(str(world.known_hosts), str(known)))
+    known.write_text("")
+    r = tetra("--ssh-config", cfg, "-c", "@aliased echo hi")
+    assert r.returncode == 1
+    assert "unknown host key for myserver (" in r.stderr
+    hint = next(line for line in r.stderr.splitlines() if "ssh-keyscan" in line)
+    command = hint.split("if that fingerprint is right: ", 1)[1].split("  (or set")[0]
+    assert command == (f"ssh-keyscan -p {sshd.port} -t ed25519 127.0.0.1 | sed "
+                       f"'s/^[^ ]*/myserver/' >> {known}")
+    subprocess.run(["sh", "-c", command], check=True, capture_output=True)
+    assert known.read_text().startswith("myserver ssh-ed25519 ")
+    r = tetra("--ssh-config", cfg, "-c", "@aliased echo hi")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "hi\n"
+    plan = _json_plan(tetra, cfg, "@aliased")
+    assert plan["levels"][6]["hosts"][0]["known_hosts_name"] == "myserver"

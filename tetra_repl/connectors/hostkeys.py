@@ -10,6 +10,7 @@ import base64
 import fcntl
 import hashlib
 import os
+import shlex
 import threading
 
 from .base import HostKeyError
@@ -109,10 +110,13 @@ def verify(host, key, entries) -> str | None:
     kh = host.known_hosts[0] if host.known_hosts else "~/.ssh/known_hosts"
     port = "" if host.port in (22, None) else f"-p {host.port} "
     kind = key.get_name().replace("ssh-", "").replace("ecdsa-sha2-nistp256", "ecdsa")
+    scan = f"ssh-keyscan {port}-t {kind} {host.hostname}"
+    if host.host_key_alias:  # the key is looked up under the alias, not the address
+        scan += " | sed " + shlex.quote(f"s/^[^ ]*/{host.host_key_alias}/")
     raise HostKeyError(
         f"{host.name}: unknown host key for {name} ({key.get_name()} {fp}); refusing "
         "(policy reject)",
-        hint=f"if that fingerprint is right: ssh-keyscan {port}-t {kind} {host.hostname} >> {kh}"
+        hint=f"if that fingerprint is right: {scan} >> {kh}"
              "  (or set host_key_policy = \"accept-new\" for this target)")
 
 

@@ -47,9 +47,12 @@ class ResolvedHost:
 
     @property
     def known_hosts_name(self) -> str:
-        """The name this host's key is filed under in known_hosts."""
-        name = self.host_key_alias or self.hostname
-        return name if self.port in (22, None) else f"[{name}]:{self.port}"
+        """The name this host's key is filed under in known_hosts: a HostKeyAlias
+        as written (OpenSSH adds no ``[ ]:port`` to it), else ``[hostname]:port``
+        for a port other than 22."""
+        if self.host_key_alias:
+            return self.host_key_alias
+        return self.hostname if self.port in (22, None) else f"[{self.hostname}]:{self.port}"
 
     def setting(self, name: str, default: Any = None) -> Any:
         value = self.settings.get(name)
