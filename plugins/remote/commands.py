@@ -34,6 +34,13 @@ def resolve(ctx, args):
     else:
         for line in render.resolve_table(plan):
             ctx.out(line)
+        seen = set()
+        for host in plan.hosts:  # read from ssh_config, not run: say so
+            for h in (*host.via, host):
+                if h.setting("proxy_command") and h.name not in seen:
+                    seen.add(h.name)
+                    ctx.out(f"  note: {h.name}: ssh_config ProxyCommand "
+                            f"{h.setting('proxy_command')!r} is not supported; use ProxyJump")
     if args.connect and any(not e["check"]["ok"] for e in plan.levels[7]["hosts"]):
         return 1
     return 0

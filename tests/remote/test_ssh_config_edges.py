@@ -117,3 +117,32 @@ def test_host_key_alias_on_another_port_is_looked_up_as_written(tetra, world, tm
     assert r.stdout == "hi\n"
     plan = _json_plan(tetra, cfg, "@aliased")
     assert plan["levels"][6]["hosts"][0]["known_hosts_name"] == "myserver"
+
+
+def test_proxy_command_is_shown_and_refused_in_one_line(tetra, world, tmp_path):
+    cfg = _config(tmp_path, world, "proxied", world.sshd,
+                  "ProxyCommand ssh -W %h:%p bastion")
+    r = tetra("--ssh-config", cfg, "-c", "resolve @proxied")
+    assert r.returncode == 0, r.stderr
+    assert ("  note: proxied: ssh_config ProxyCommand 'ssh -W 127.0.0.1:"
+            f"{world.sshd.port} bastion' is not supported; use ProxyJump") in r.stdout
+    plan = _json_plan(tetra, cfg, "@proxied")
+    assert plan["hosts"][0]["settings"]["proxy_command"] == \
+        f"ssh -W 127.0.0.1:{world.sshd.port} bastion"
+    r = tetra("--ssh-config", cfg, "-c", "@proxied echo hi")
+    assert r.returncode == 1 and r.stdout == ""
+    errors = [line for line in r.stderr.splitlines() if not line.lstrip().startswith("hint:")]
+    assert errors == ["tetra: line 1: proxied: ssh_config ProxyCommand is not supported; "
+                      "use ProxyJump"], r.stderr
+    assert "proxy_jump" in r.stderr
+    r = tetra("--ssh-config", cfg, "-c", "resolve @proxied --connect")
+    assert r.returncode == 1
+    assert "FAILED: proxied: ssh_config ProxyCommand is not supported; use ProxyJump" in r.stdout
+
+
+def test_connection_attempts_is_the_retry_count(tetra, world, tmp_path):
+    cfg = _config(tmp_path, world, "tries", world.sshd, "ConnectionAttempts 4")
+    assert _json_plan(tetra, cfg, "@tries")["hosts"][0]["settings"]["connect_retries"] == 3
+    cfg = _config(tmp_path, world, "none", world.sshd, "ProxyCommand none")
+    r = tetra("--ssh-config", cfg, "-c", "@none echo direct")
+    assert r.returncode == 0 and r.stdout == "direct\n", r.stderr

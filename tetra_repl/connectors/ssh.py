@@ -23,7 +23,8 @@ import time
 from collections.abc import Sequence
 
 from . import sshconnect
-from .base import ConnectionLost, Connector, ConnectorError, RunResult, TransferError
+from .base import (ConnectError, ConnectionLost, Connector, ConnectorError, RunResult,
+                   TransferError)
 from .streams import LineSplitter, not_found_in, quote_command
 
 _PID_LINE = re.compile(rb"^tetra-pid:(\d+)\n", re.M)
@@ -95,6 +96,11 @@ class SSHConnector(Connector):
     def connect(self, cancel: threading.Event | None = None):
         """The live transport, connecting (or reconnecting) when needed;
         ``cancel`` (Ctrl-C) ends a connect under way."""
+        if self.resolved.setting("proxy_command"):
+            raise ConnectError(f"{self.host}: ssh_config ProxyCommand is not supported; "
+                               "use ProxyJump",
+                               hint="write 'ProxyJump user@bastion' in ssh_config, or "
+                                    "proxy_jump = \"user@bastion\" for the host in the topology")
         link = self._link
         tried = link.attempts
         with link.lock:

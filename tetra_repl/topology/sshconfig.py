@@ -120,6 +120,16 @@ class SSHConfigFile:
             settings["identities_only"] = True
         if settings.get("proxy_jump", "").lower() == "none":
             settings.pop("proxy_jump")
+        # not run (the SSH connector refuses the host, naming it), but kept so that
+        # neither resolve nor a connection passes it over in silence
+        if raw.get("proxycommand") and "proxy_jump" not in settings:
+            settings["proxy_command"] = str(raw["proxycommand"])
+        try:
+            attempts = int(raw.get("connectionattempts", 0))
+        except ValueError:
+            attempts = 0
+        if attempts >= 1:
+            settings["connect_retries"] = attempts - 1
         hostname = raw.get("hostname") if raw.get("hostname") != name else None
         return {"hostname": hostname, "settings": settings,
                 "host_key_alias": raw.get("hostkeyalias"), "raw": raw}
