@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -146,3 +149,43 @@ def test_connection_attempts_is_the_retry_count(tetra, world, tmp_path):
     cfg = _config(tmp_path, world, "none", world.sshd, "ProxyCommand none")
     r = tetra("--ssh-config", cfg, "-c", "@none echo direct")
     assert r.returncode == 0 and r.stdout == "direct\n", r.stderr
+
+
+def _binary_blob(path: Path) -> bytes:
+    data = bytes(range(256)) * 4 + b"\r\n\xff\xfe caf\xe9\n" + os.urandom(300_000) + b"no newline \xe9"
+    path.write_bytes(data)
+    return data
+
+
+@pytest.mark.parametrize("target", ["@local", "@one"])
+def test_one_hosts_output_in_a_script_is_byte_for_byte(tetra_env, world, tmp_path, target):
+    blob = tmp_path / "blob.bin"
+    data = _binary_blob(blob)
+    tetra_bin = str(Path(sys.executable).with_name("tetra"))
+    r = subprocess.run([tetra_bin, "-c", f"{target} cat {blob}"], capture_output=True,
+                       env=tetra_env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == data
+    r = subprocess.run([tetra_bin, "-c", f"{target} sh -c \"echo before; printf 'caf\\\\351' >&2\""],
+                       capture_output=True, env=tetra_env, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == b"before\n" and r.stderr == b"caf\xe9"
+
+
+def test_prefixed_output_of_many_hosts_keeps_bytes_that_are_not_utf8(tetra, world, tmp_path):
+    world.write({"two": [host_table("a1", world.sshd), host_table("a2", world.sshd)]})
+    r = tetra("-c", "@two printf 'caf\\351\\n'")
+    assert r.returncode == 0, r.stderr
+    assert sorted(line for line in r.stdout.splitlines() if "|" in line) == \
+        ["a1 | caf\\xe9", "a2 | caf\\xe9"]
+
+
+def test_a_closed_reader_of_binary_output_ends_the_script(tetra_env, world, tmp_path):
+    blob = tmp_path / "big.bin"
+    blob.write_bytes(os.urandom(4_000_000))
+    tetra_bin = shlex.quote(str(Path(sys.executable).with_name("tetra")))
+    r = subprocess.run(["bash", "-c", f"{tetra_bin} -c '@one cat {blob}; @one echo after' "
+                        "| head -c 10 >/dev/null; echo ${PIPESTATUS[0]}"],
+                       capture_output=True, text=True, env=tetra_env, timeout=60)
+    assert r.stdout == "141\n", r.stderr
+    assert "Traceback" not in r.stderr

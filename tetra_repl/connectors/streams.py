@@ -16,12 +16,14 @@ CHUNK = 1 << 20
 class LineSplitter:
     """Feed bytes, get whole decoded lines (no newline) through ``emit``; keeps a copy if asked.
 
-    An ``emit`` marked ``verbatim`` (see :func:`verbatim`) gets each line with its own
-    line ending instead, and a last line without one as it is: the bytes the command wrote.
+    Lines are decoded losslessly: bytes that are not UTF-8 come out as ``\\xNN``
+    escapes, never as U+FFFD.  An ``emit`` marked ``verbatim`` (see :func:`verbatim`)
+    gets the bytes instead, as they arrive: the bytes the command wrote.
     """
 
     def __init__(self, emit: Callable[[str], None] | None, capture: bool):
         self.emit = emit
+        self.raw = getattr(emit, "verbatim", False)
         self.capture = capture
         self.parts: list[str] = []
         self.tail: deque[str] = deque(maxlen=10)  # kept even without capture, for diagnosis
@@ -30,6 +32,8 @@ class LineSplitter:
     def feed(self, data: bytes) -> None:
         if not data:
             return
+        if self.raw:
+            self.emit(data)
         data = self._pending + data
         *lines, self._pending = data.split(b"\n")
         for line in lines:
@@ -41,26 +45,24 @@ class LineSplitter:
             self._pending = b""
 
     def _line(self, raw: bytes, newline: bool = True) -> None:
-        text = raw.decode("utf-8", errors="replace")
+        text = raw.decode("utf-8", errors="backslashreplace")
         self.tail.append(text)
         if self.capture:
             self.parts.append(text + ("\n" if newline else ""))
-        if self.emit is not None:
-            if getattr(self.emit, "verbatim", False):
-                self.emit(text + "\n" if newline else text)
-            else:
-                self.emit(text.rstrip("\r"))
+        if self.emit is not None and not self.raw:
+            self.emit(text.rstrip("\r"))
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
 
 
-def verbatim(write: Callable[[str], None]) -> Callable[[str], None]:
-    """Mark an output callback as wanting the command's text as written (see LineSplitter)."""
+def verbatim(write: Callable[[bytes], None]) -> Callable[[bytes], None]:
+    """Mark an output callback as wanting the command's bytes as written, chunk by
+    chunk, instead of decoded lines (see LineSplitter)."""
 
-    def emit(text: str) -> None:
-        write(text)
+    def emit(data: bytes) -> None:
+        write(data)
 
     emit.verbatim = True  # type: ignore[attr-defined]
     return emit
