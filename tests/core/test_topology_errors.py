@@ -72,3 +72,37 @@ def test_json_refuses_a_key_given_twice(tetra, tetra_dir):
 def test_settings_out_of_range_are_refused_at_load(tetra, tetra_dir, body, expected):
     path, line = first_line(tetra, tetra_dir, "topology.toml", body)
     assert line == f"tetra: line 1: {path}{expected}"
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('[aliases]\na = "prod:"\n',
+     ":2: aliases.a: invalid target '@prod:': expected a role name after ':'"),
+    ('[aliases]\na = "prod web"\n',
+     ":2: aliases.a: invalid target '@prod web': unexpected ' ', expected ':role', "
+     "'[hosts]' or the end of the target"),
+    ('[aliases]\n"a b" = "prod"\n',
+     ":2: aliases.a b: an alias cannot be named 'a b': invalid target '@a b': unexpected ' ', "
+     "expected ':role', '[hosts]' or the end of the target"),
+    ('[aliases]\n"p:web" = "prod"\n',
+     ":2: aliases.p:web: an alias cannot be named 'p:web': '@p:web' is not read as one name"),
+    ('[targets."9x"]\nhosts = ["a"]\n',
+     ":1: targets.9x: a target cannot be named '9x': invalid target '@9x': "
+     "expected a target name after '@'"),
+    ('[targets.a]\nhosts = [\n  "ok",\n  "a,b",\n]\n',
+     ":4: targets.a.hosts[1]: host name 'a,b' cannot be selected as @target[a,b]"),
+    ('[targets.a]\nhosts = [\n  { name = "c]", host = "10.0.0.1" },\n]\n',
+     ":3: targets.a.hosts[0].name: host name 'c]' cannot be selected as @target[c]]"),
+])
+def test_names_that_cannot_be_written_as_targets_are_refused_at_load(tetra, tetra_dir, body,
+                                                                    expected):
+    path, line = first_line(tetra, tetra_dir, "topology.toml", body)
+    assert line == f"tetra: line 1: {path}{expected}"
+
+
+def test_alias_values_may_carry_a_role_and_selector(tetra, tetra_dir):
+    (tetra_dir / "topology.toml").write_text(
+        '[aliases]\nw = "@prod:web"\nfirst = "prod[0]"\n\n[targets.prod]\n'
+        'hosts = [{ name = "w1", host = "10.0.0.1", roles = ["web"] }, "d1"]\n')
+    r = tetra("-c", "resolve @first --json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["levels"][3]["selected"] == ["w1"]

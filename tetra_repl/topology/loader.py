@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import TetraError
+from ..language import SYMBOL_HINT, SymbolError, parse_symbol
 from .schema import HOST_ONLY, SETTINGS
 
 TOP_LEVEL = ("defaults", "aliases", "targets")
+_NAME_HINT = "a name starts with a letter or '_', then letters, digits, '_', '.' or '-'"
 
 
 class TopologyError(TetraError):
@@ -153,8 +155,14 @@ class _Validator:
         if not isinstance(raw, dict):
             self.fail(["aliases"], f"expected a table of name = \"target\", got {_kind(raw)}")
         for name, value in raw.items():
+            self.name(["aliases", name], "an alias")
             if not isinstance(value, str) or not value:
                 self.fail(["aliases", name], f"expected a target name, got {_kind(value)}")
+            text = value.strip()
+            try:
+                parse_symbol(text if text.startswith("@") else "@" + text)
+            except SymbolError as exc:
+                self.fail(["aliases", name], str(exc), hint=SYMBOL_HINT)
         for start in raw:
             seen = [start]
             name = _alias_name(raw[start])
@@ -166,8 +174,22 @@ class _Validator:
                 name = _alias_name(raw[name])
         return dict(raw)
 
+    def name(self, keys: list, what: str) -> None:
+        """Refuse a target or alias name that cannot be written as @name."""
+        name = keys[-1]
+        try:
+            symbol = parse_symbol("@" + name)
+            ok = (symbol.name, symbol.role, symbol.selector) == (name, None, None)
+        except SymbolError as exc:
+            ok, why = False, str(exc)
+        else:
+            why = f"'@{name}' is not read as one name"
+        if not ok:
+            self.fail(keys, f"{what} cannot be named {name!r}: {why}", hint=_NAME_HINT)
+
     def target(self, name: str, raw: Any) -> TargetEntry:
         keys = ["targets", name]
+        self.name(keys, "a target")
         if not isinstance(raw, dict):
             self.fail(keys, f"expected a table with hosts = [...], got {_kind(raw)}")
         if "hosts" not in raw:
@@ -194,6 +216,7 @@ class _Validator:
         if isinstance(raw, str):
             if not raw.strip():
                 self.fail(keys, "empty host name")
+            self.host_name(raw, keys)
             return HostEntry(raw)
         if not isinstance(raw, dict):
             self.fail(keys, f"expected a host name or a table, got {_kind(raw)}")
@@ -203,6 +226,7 @@ class _Validator:
         name = raw.get("name") or raw.get("host")
         if not name:
             self.fail(keys, "a host needs a name or a host", hint='{ name = "web-1", host = "10.0.0.11" }')
+        self.host_name(name, keys + ["name" if raw.get("name") else "host"])
         roles = raw.get("roles", [])
         if isinstance(roles, str):
             roles = [roles]
@@ -211,6 +235,17 @@ class _Validator:
         settings = self.settings({k: v for k, v in raw.items() if k not in HOST_ONLY}, keys,
                                  extra=tuple(HOST_ONLY))
         return HostEntry(name, raw.get("host"), tuple(roles), settings)
+
+    def host_name(self, name: str, keys: list) -> None:
+        """Refuse a host name that @target[name] cannot select."""
+        try:
+            ok = parse_symbol(f"@t[{name}]").selector == (name,)
+        except SymbolError:
+            ok = False
+        if not ok:
+            self.fail(keys, f"host name {name!r} cannot be selected as @target[{name}]",
+                      hint="a host name has no spaces, ',', ']', quotes, ';', '&', '$' or '\\'; "
+                      "give it a name = \"...\" and put the address in host = \"...\"")
 
     def settings(self, raw: Any, keys: list, extra: tuple[str, ...] = ()) -> dict[str, Any]:
         if not isinstance(raw, dict):
