@@ -106,3 +106,17 @@ def test_alias_values_may_carry_a_role_and_selector(tetra, tetra_dir):
     r = tetra("-c", "resolve @first --json")
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["levels"][3]["selected"] == ["w1"]
+
+
+@pytest.mark.parametrize("symbol, expected", [
+    ("@prod[5]", ["tetra: line 1: @prod[5]: index 5 is out of range (3 hosts)",
+                  "  hint: indexes of prod: 0..2; hosts: w1, d1, d2"]),
+    ("@prod:web[-2]", ["tetra: line 1: @prod:web[-2]: index -2 is out of range (1 host)",
+                       "  hint: indexes of prod:web: 0; hosts: w1"]),
+])
+def test_an_index_out_of_range_names_the_valid_ones(tetra, tetra_dir, symbol, expected):
+    (tetra_dir / "topology.toml").write_text(
+        '[targets.prod]\nhosts = [{ name = "w1", roles = ["web"] }, "d1", "d2"]\n')
+    r = tetra("-c", f"{symbol} hostname")
+    assert r.returncode == 1
+    assert r.stderr.splitlines() == expected

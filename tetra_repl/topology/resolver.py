@@ -203,8 +203,12 @@ def _select(target: TargetEntry, role: str | None, selector: list[str] | None, s
         if re.fullmatch(r"-?\d+", item):
             index = int(item)
             if not -len(hosts) <= index < len(hosts):
+                where = f"{target.name}:{role}" if role else target.name
                 raise TetraError(f"{symbol.text}: index {index} is out of range "
-                                 f"({len(hosts)} host{'s' if len(hosts) != 1 else ''})")
+                                 f"({len(hosts)} host{'s' if len(hosts) != 1 else ''})",
+                                 hint=f"indexes of {where}: " + (
+                                     "0" if len(hosts) == 1 else f"0..{len(hosts) - 1}")
+                                 + "; hosts: " + ", ".join(h.name for h in hosts))
             found = [hosts[index]]
         else:
             found = [h for h in hosts if fnmatch.fnmatchcase(h.name, item)]
