@@ -106,13 +106,23 @@ class Store:
         base.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         stem = f"{slugify(slug or description)}-{stamp}"
+        others = [m for m in self.modules() if m != module]
         for n in range(1, 10_000):
             txn_id = stem if n == 1 else f"{stem}-{n}"
+            # An id names one transaction in every module ('txn show ID' finds it)
+            if self._taken_elsewhere(txn_id, others):
+                continue
             try:
                 os.mkdir(base / txn_id)  # exclusive: a collision never overwrites
-                break
             except FileExistsError:
                 continue
+            # Another module's create may have made the same id between our
+            # look and our mkdir: whichever looks last sees the other's
+            # directory, so never both keep it.  (Both may back off: then -2.)
+            if self._taken_elsewhere(txn_id, [m for m in self.modules() if m != module]):
+                os.rmdir(base / txn_id)
+                continue
+            break
         else:
             raise TetraError(f"cannot allocate a transaction id for {stem}")
         path = base / txn_id
@@ -137,6 +147,9 @@ class Store:
             raise TetraError(f"cannot create transaction {txn_id}: {cause.strerror or cause}",
                              hint=_retry_hint(cause)) from cause
         return txn
+
+    def _taken_elsewhere(self, txn_id: str, modules: list[str]) -> bool:
+        return any(os.path.lexists(self.txns_dir(m) / txn_id) for m in modules)
 
     # -- finding ------------------------------------------------------------
     def modules(self) -> list[str]:
