@@ -15,7 +15,7 @@ from typing import Any
 
 
 def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int = 0o644,
-                sync_dir: bool = True, durable: bool = True) -> None:
+                sync_dir: bool = True, durable: bool = True, mtime_ns: int | None = None) -> None:
     """Replace ``path`` with ``data``: write a temp file, fsync, rename, fsync the dir.
 
     Readers see the old or the new content, never a torn file, with or without
@@ -24,6 +24,9 @@ def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int = 0o644,
     that is itself fsynced (a transaction's state.json from its events).
     ``durable=False`` skips both, for records that mean nothing after a power
     cut (a lease: every holder died with the machine).
+    ``mtime_ns`` sets the new file's modification time before it is renamed
+    into place, so it never appears with another (a transaction's state.json
+    carries its log's: see ``ttm.store``).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -33,6 +36,8 @@ def write_bytes(path: str | os.PathLike, data: bytes, *, mode: int = 0o644,
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view):]
+            if mtime_ns is not None:
+                os.utime(fd, ns=(mtime_ns, mtime_ns))
             if durable:
                 os.fsync(fd)
         finally:
@@ -63,9 +68,9 @@ def json_bytes(obj: Any) -> bytes:
 
 
 def write_json(path: str | os.PathLike, obj: Any, *, sync_dir: bool = True,
-               durable: bool = True) -> None:
+               durable: bool = True, mtime_ns: int | None = None) -> None:
     """Atomically replace ``path`` with ``obj`` as :func:`json_bytes` (see :func:`write_bytes`)."""
-    write_bytes(path, json_bytes(obj), sync_dir=sync_dir, durable=durable)
+    write_bytes(path, json_bytes(obj), sync_dir=sync_dir, durable=durable, mtime_ns=mtime_ns)
 
 
 def read_json(path: str | os.PathLike) -> Any:

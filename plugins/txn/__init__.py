@@ -177,7 +177,7 @@ def _names_a_txn(store, word: str) -> bool:
 
 
 @plugin.command("txn ls", help="List transactions, newest first",
-                options=[Option("--stage", metavar="S", help="only this stage (or 'interrupted')"),
+                options=[Option("--stage", metavar="S", help="only this stage (or 'interrupted', 'broken')"),
                          Option("--module", metavar="M"), Option("--json", type="bool")],
                 examples=["txn ls", "txn ls --stage interrupted", "txn ls --module deploy --json"])
 def txn_ls(ctx, args):
@@ -205,10 +205,10 @@ def _stage_filter(text: str | None) -> str | None:
         return None
     if text.upper() in STAGES:
         return text.upper()
-    if text.lower() == "interrupted":
-        return "interrupted"
+    if text.lower() in ("interrupted", "broken"):
+        return text.lower()
     raise UsageError(f"txn ls: --stage {text!r} is not a stage",
-                     hint=f"one of {', '.join(STAGES)}, interrupted")
+                     hint=f"one of {', '.join(STAGES)}, interrupted, broken")
 
 
 @plugin.command("txn status", help="Stage, target, evidence and the last events", params=[ID])
@@ -253,15 +253,15 @@ def _replay_at(txn, at: str) -> dict:
             raise UsageError(f"txn show: --at {at!r}: expected #SEQ") from None
         if not 1 <= n <= len(events):
             raise UsageError(f"txn show: --at {at}: {txn.id} has events #1 to #{len(events)}")
-        return log.replay(events[:n])
+        return log.replay(events[:n], name=txn.id)
     try:
         log.parse_ts(at)
     except ValueError:
         raise UsageError(f"txn show: --at {at!r} is not an ISO-8601 time",
                          hint="e.g. 2025-10-17T14:30:25Z, or #SEQ for an event number") from None
-    if events and log.parse_ts(at) < log.parse_ts(events[0]["ts"]):
+    if events and log.parse_ts(at) < log.event_time(events[0], txn.id):
         raise CommandError(f"{txn.id}: did not exist yet at {at} (created {events[0]['ts']})")
-    return log.replay(events, until=at)
+    return log.replay(events, until=at, name=txn.id)
 
 
 @plugin.command("txn events", help="The event log; -f follows it live until the transaction ends",
@@ -339,12 +339,11 @@ def txn_verify(ctx, args):
     for txn in txns:
         v = lifecycle.verify(txn)
         if args.json or ctx.json:
-            ctx.out(json.dumps({"id": txn.id, "ok": v.ok, "events": v.events,
-                                "state_version": v.state_version, "problems": v.problems,
-                                "notes": v.notes}))
+            ctx.out(json.dumps({"id": txn.id, "ok": v.ok, "events": v.events, "log": v.log,
+                                "state_version": v.state_version, "state_file": v.state_file,
+                                "problems": v.problems, "notes": v.notes}))
         else:
-            ctx.out(f"{txn.id}: {'ok' if v.ok else 'FAILED'} ({v.events} events, "
-                    f"state.json version {v.state_version})")
+            ctx.out(f"{txn.id}: {'ok' if v.ok else 'FAILED'} ({_found(v)})")
             for p in v.problems:
                 ctx.out(f"  problem: {p}")
             for n in v.notes:
@@ -359,6 +358,17 @@ def txn_verify(ctx, args):
                                 "stale state.json)" if fixable else
                            "the log was damaged or edited (see the problems above): rebuild "
                            "cannot repair it")
+
+
+def _found(v) -> str:
+    """What verify read, truthfully: ``19 events, state.json version 6``."""
+    log_part = {"damaged": "events.ndjson cannot be read",
+                "torn": f"{v.events} complete events, then an unfinished append"}.get(
+        v.log, f"{v.events} events")
+    state_part = {"missing": "state.json missing", "unreadable": "state.json does not parse"}.get(
+        v.state_file, "state.json has no version" if v.state_version is None
+        else f"state.json version {v.state_version}")
+    return f"{log_part}, {state_part}"
 
 
 def _module_hooks(ctx) -> dict:

@@ -15,9 +15,11 @@ def ls(store, module: str | None, stage: str | None) -> list[dict]:
         try:
             state = txn.state()
         except Exception as exc:  # one broken transaction must not hide the others
-            rows.append({"id": txn.id, "module": txn.module, "stage": "?", "display_stage": "broken",
-                         "target": None, "description": getattr(exc, "message", str(exc)),
-                         "created_at": None, "updated_at": None})
+            if stage is None or stage == "broken":
+                rows.append({"id": txn.id, "module": txn.module, "stage": "?",
+                             "display_stage": "broken", "interrupted": False, "target": None,
+                             "description": getattr(exc, "message", None) or repr(exc),
+                             "created_at": None, "updated_at": None})
             continue
         shown = lifecycle.display_stage(state)
         if stage and stage not in (shown, state["stage"]):
@@ -31,7 +33,8 @@ def ls(store, module: str | None, stage: str | None) -> list[dict]:
 
 def render_event(e: dict) -> str:
     data = e.get("data") or {}
-    summary = " ".join(f"{k}={_short(v)}" for k, v in sorted(data.items()))
+    summary = (" ".join(f"{k}={_short(v)}" for k, v in sorted(data.items()))
+               if isinstance(data, dict) else _short(data))
     return f"{e['seq']:>4} {e['ts']} {e['stage']:<8} {e['type']:<16} {summary}"
 
 

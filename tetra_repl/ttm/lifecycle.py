@@ -187,25 +187,42 @@ def resume(txn: Transaction, leases: Leases, *, wait: float | None = None) -> li
 @dataclass
 class Verdict:
     ok: bool
-    events: int = 0
+    events: int | None = 0  # complete events in the log (None: it cannot be read)
     state_version: int | None = None
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     repairable: bool = False  # 'txn rebuild' fixes every problem (a torn append, state.json)
+    log: str = "ok"  # "ok"; "torn": ends in an unfinished append; "damaged": cannot be read
+    state_file: str = "ok"  # "ok", "missing", "unreadable"
 
 
 def verify(txn: Transaction) -> Verdict:
-    """Check the log (parseable, gapless, legal transitions, versions one per
-    write) and that state.json is exactly the replay of a prefix of it."""
+    """Check the log (parseable, gapless, replayable, legal transitions,
+    versions one per write) and that state.json is exactly the replay of a
+    prefix of it."""
     v = Verdict(ok=True)
+    try:
+        on_disk = txn.state_file.read_bytes()
+        state = json.loads(on_disk)
+        if not isinstance(state, dict):
+            raise ValueError("not an object")
+        v.state_version = state.get("version")
+    except FileNotFoundError:
+        on_disk, state, v.state_file = None, None, "missing"
+    except (OSError, ValueError):
+        on_disk, state, v.state_file = None, None, "unreadable"
     try:
         events = txn.events()
     except log.LogCorrupt as exc:
-        return Verdict(ok=False, problems=[exc.message + (f" (hint: {exc.hint})" if exc.hint else "")],
-                       repairable=exc.torn_tail)
+        v.log = "torn" if exc.torn_tail else "damaged"
+        v.events = exc.good_events if exc.torn_tail else None
+        hint = f" (hint: {exc.hint})" if exc.torn_tail and exc.hint else ""
+        v.ok, v.repairable, v.problems = False, exc.torn_tail, [exc.message + hint]
+        return v
     v.events = len(events)
     stage, last_version = None, 0
     for e in events:
+        data = e["data"] if isinstance(e.get("data"), dict) else {}
         ver = e.get("version", e["seq"])
         if ver not in (last_version, last_version + 1):
             v.problems.append(f"event {e['seq']}: version {ver} after {last_version}")
@@ -214,7 +231,7 @@ def verify(txn: Transaction) -> Verdict:
         if e["type"] == "txn_start":
             stage = states.NEW
         elif e["type"] == "stage_changed":
-            stage = e["data"].get("to")
+            stage = data.get("to")
         elif e["type"] in ("txn_commit", "txn_fail"):
             stage = states.DONE if e["type"] == "txn_commit" else states.FAIL
         if src is not None and stage != src and not states.allowed(src, stage):
@@ -223,34 +240,31 @@ def verify(txn: Transaction) -> Verdict:
             v.problems.append(f"event {e['seq']}: log does not start with txn_start")
         if e.get("stage") != stage:
             v.problems.append(f"event {e['seq']}: stage field {e.get('stage')} ≠ {stage}")
+        try:
+            log.parse_ts(e["ts"])
+        except ValueError:
+            v.problems.append(f"event {e['seq']}: ts {e['ts']!r} is not an ISO-8601 time")
     try:
-        on_disk = txn.state_file.read_bytes()
-        state = json.loads(on_disk)
-    except FileNotFoundError:
-        on_disk, state = None, None
+        replayed = log.replay(events, name=txn.id) if events else {}
+    except log.LogCorrupt as exc:
+        v.problems.append(exc.message)
+        replayed = None
+    if v.state_file == "missing":
         v.notes.append("state.json missing (a crash before its first write); rebuild writes it")
-    except ValueError:
-        on_disk, state = None, None
+    elif v.state_file == "unreadable":
         v.problems.append("state.json does not parse")
-    if state is not None:
-        seq, version = state.get("seq"), state.get("version")
-        v.state_version = version
+    elif replayed is not None:
+        seq = state.get("seq")
         if not isinstance(seq, int) or not 0 < seq <= len(events):
             v.problems.append(f"state.json seq {seq!r} is not in the log (1..{len(events)})")
-        else:
-            expected = log.render(log.replay(events[:seq]))
-            if expected != on_disk:
-                v.problems.append(f"state.json differs from the replay of events 1..{seq}")
-            elif seq < len(events):
-                v.notes.append(f"state.json is at event {seq}, the log at {len(events)}: "
-                               f"a crash came between the two writes; 'txn rebuild {txn.id}' "
-                               "rolls it forward")
+        elif log.render(log.replay(events[:seq], name=txn.id)) != on_disk:
+            v.problems.append(f"state.json differs from the replay of events 1..{seq}")
+        elif seq < len(events):
+            v.notes.append(f"state.json is at event {seq}, the log at {len(events)}: "
+                           f"a crash came between the two writes; 'txn rebuild {txn.id}' "
+                           "rolls it forward")
     log_problems = len(v.problems) - sum(p.startswith("state.json") for p in v.problems)
-    try:
-        replayed = log.replay(events) if events else {}
-    except Exception:  # noqa: BLE001 -- an unreplayable log is already a problem above
-        replayed = {}
-    evidence = _evidence_problems(txn, replayed)
+    evidence = _evidence_problems(txn, replayed or {})
     v.problems += evidence
     v.ok = not v.problems
     v.repairable = not v.ok and not log_problems and not evidence  # only state.json is wrong
@@ -293,7 +307,8 @@ def _rebuild(txn: Transaction) -> dict:
                             data[exc.good_bytes:])
         storage.write_bytes(txn.events_file, data[:exc.good_bytes])
         events = txn.events()
-    state = log.replay(events)
-    storage.write_json(txn.state_file, state)
+    state = log.replay(events, name=txn.id)
+    # with the log's time, as every write leaves it: trusted by readers again
+    storage.write_json(txn.state_file, state, mtime_ns=os.stat(txn.events_file).st_mtime_ns)
     txn._cache = None
     return state

@@ -35,10 +35,19 @@ class LogCorrupt(TetraError):
     """``events.ndjson`` is not a well-formed, gapless log (e.g. a torn last line)."""
 
     def __init__(self, message: str, *, torn_tail: bool = False, good_bytes: int = 0,
-                 hint: str | None = None):
+                 good_events: int | None = None, hint: str | None = None):
         super().__init__(message, hint=hint)
         self.torn_tail = torn_tail
         self.good_bytes = good_bytes  # length of the valid prefix of the file
+        self.good_events = good_events  # complete events before a torn end (None: unknown)
+
+
+def damaged(message: str, name: str) -> LogCorrupt:
+    """A log damaged other than by a torn append: no write may trust it, and
+    ``txn rebuild`` cannot repair it."""
+    txn_id = Path(name).name
+    return LogCorrupt(message, hint=f"the log was edited or damaged: nothing more is recorded in "
+                                    f"{txn_id}; 'txn verify {txn_id}' lists the problems")
 
 
 def now_iso() -> str:
@@ -89,10 +98,10 @@ def parse_events(data: bytes, *, name: str) -> list[dict]:
     except ValueError:
         events, bad_last = _parse_lines(body, name)
     for i, event in enumerate(events, 1):
-        if not isinstance(event, dict) or event.get("seq") != i:
-            got = event.get("seq") if isinstance(event, dict) else None
-            raise LogCorrupt(f"{name}: events.ndjson line {i}: expected seq {i}, found {got!r}",
-                             hint="the log was edited or lines were lost; it cannot be trusted")
+        # what every reader indexes (``txn events``, the reducer, ``txn ls``)
+        if type(event) is not dict or event.get("seq") != i or type(event.get("ts")) is not str \
+                or type(event.get("type")) is not str or type(event.get("stage")) is not str:
+            raise damaged(f"{name}: events.ndjson line {i}: {_malformed(event, i)}", name)
     if not (tail or bad_last or (events and events[-1].get("more"))):
         return events
     keep = _complete_writes(events)
@@ -106,9 +115,23 @@ def parse_events(data: bytes, *, name: str) -> list[dict]:
         what = f"ends inside a write (event {len(events)} says {events[-1]['more']} more follow)"
     dropped = len(events) - keep + 1 if (tail or bad_last) else len(events) - keep
     raise LogCorrupt(f"{name}: events.ndjson {what}: a crash interrupted an append",
-                     torn_tail=True, good_bytes=good,
+                     torn_tail=True, good_bytes=good, good_events=keep,
                      hint=f"'txn rebuild {Path(name).name}' drops the unacknowledged "
                           + ("line" if dropped == 1 else f"{dropped} lines of that write"))
+
+
+def _malformed(event, i: int) -> str:
+    """What is wrong with the ``i``-th event (one that failed the check)."""
+    if type(event) is not dict:
+        return f"not an event (a JSON {type(event).__name__})"
+    if event.get("seq") != i:
+        return f"expected seq {i}, found {event.get('seq')!r}"
+    for key in ("ts", "type", "stage"):
+        if key not in event:
+            return f"event {i} has no {key!r}"
+        if type(event[key]) is not str:
+            return f"event {i}: {key!r} is {event[key]!r}, not a string"
+    return f"event {i} is malformed"
 
 
 def _complete_writes(events: list[dict]) -> int:
@@ -133,8 +156,7 @@ def _parse_lines(body: bytes, name: str) -> tuple[list[dict], bool]:
         except ValueError:
             if i == len(lines):
                 return events, True
-            raise LogCorrupt(f"{name}: events.ndjson line {i} is not valid JSON",
-                             hint="the log was damaged; it cannot be trusted") from None
+            raise damaged(f"{name}: events.ndjson line {i} is not valid JSON", name) from None
     return events, False
 
 
@@ -186,6 +208,7 @@ def apply(state: dict, event: dict) -> dict:
     """Fold one event into ``state`` (mutated and returned)."""
     kind, data, ts = event["type"], event.get("data") or {}, event["ts"]
     if kind == "txn_start":
+        parse_ts(ts)  # the creation time: every duration is measured from it
         state.update(id=data["id"], module=data["module"], description=data.get("description", ""),
                      target=data.get("target"), actor=data.get("actor") or event["actor"],
                      created_at=ts, params=data.get("params") or {})
@@ -227,15 +250,37 @@ def apply(state: dict, event: dict) -> dict:
     return state
 
 
-def replay(events: Iterable[dict], until: str | None = None) -> dict:
-    """The state after ``events`` (only those with ``ts <= until`` when given)."""
+def replay(events: Iterable[dict], until: str | None = None, *, name: str = "") -> dict:
+    """The state after ``events`` (only those with ``ts <= until`` when given).
+
+    Events as :func:`parse_events` returns them; one the reducer cannot fold
+    (a field it needs missing or of the wrong kind, a time that does not
+    parse, a first event that is not ``txn_start``) raises :class:`LogCorrupt`.
+    """
     state = empty_state()
     limit = parse_ts(until) if until else None
-    for event in events:
-        if limit is not None and parse_ts(event["ts"]) > limit:
-            break
-        apply(state, event)
+    event: dict = {}
+    try:
+        for event in events:
+            if state["seq"] == 0 and event["type"] != "txn_start":
+                raise ValueError("the log does not start with txn_start")
+            if limit is not None and parse_ts(event["ts"]) > limit:
+                break
+            apply(state, event)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+        why = f"no {exc.args[0]!r}" if isinstance(exc, KeyError) and exc.args else str(exc)
+        raise damaged(f"{name or 'transaction'}: events.ndjson event {event.get('seq')} "
+                      f"({event.get('type')}) cannot be replayed: {why}", name or "ID") from None
     return state
+
+
+def event_time(event: dict, name: str = ""):
+    """The ``ts`` of an event as a datetime; :class:`LogCorrupt` when it is not a time."""
+    try:
+        return parse_ts(event["ts"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise damaged(f"{name or 'transaction'}: events.ndjson event {event.get('seq')}: "
+                      f"ts {event.get('ts')!r} is not an ISO-8601 time", name or "ID") from None
 
 
 def render(state: dict) -> bytes:

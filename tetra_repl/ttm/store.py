@@ -4,8 +4,14 @@
 ``state.json`` (always ``render(replay(events))`` of some prefix), ``ctx/``,
 ``build/`` and ``artifacts/``.  Every write goes through
 :meth:`Transaction.record_many`: its events appended in one fsynced append,
-then state.json replaced (temp + fsync + rename), both under the
-transaction's write lock.  ``version`` counts writes; ``seq`` counts events.
+then state.json replaced (temp + rename), both under the transaction's write
+lock.  ``version`` counts writes; ``seq`` counts events.
+
+state.json is trusted only as a cache: it is written with the log's
+modification time (``st_mtime_ns``), and is used instead of a replay only
+while it still has it and its ``seq`` is the log's last.  An edited
+state.json (or log) has another time, so it costs a replay of the log, the
+source of truth, which also finds a damaged line anywhere in it.
 """
 
 from __future__ import annotations
@@ -230,7 +236,8 @@ class Transaction:
         self.path = Path(path)
         self.id = self.path.name
         self.module = self.path.parent.parent.name
-        self._cache: dict | None = None  # state as of our last write (version = seq)
+        self._cache: dict | None = None  # state as of our last write
+        self._cache_log: tuple | None = None  # the log's identity right after that write
 
     events_file = property(lambda self: self.path / "events.ndjson")
     state_file = property(lambda self: self.path / "state.json")
@@ -239,8 +246,11 @@ class Transaction:
         """Sortable creation time: the first event's ``ts`` (µs), else the id's stamp."""
         try:
             with open(self.events_file, "rb") as f:
-                return json.loads(f.readline())["ts"]
-        except (OSError, ValueError, KeyError):
+                ts = json.loads(f.readline())["ts"]
+            log.parse_ts(ts)
+            return ts
+        except (OSError, ValueError, LookupError, TypeError, AttributeError):
+            # a log that is not one (damaged, hand-made) still sorts and lists
             m = re.search(r"-(\d{4})(\d\d)(\d\d)T(\d\d)(\d\d)(\d\d)", self.id)
             return "{}-{}-{}T{}:{}:{}".format(*m.groups()) if m else ""
 
@@ -265,20 +275,34 @@ class Transaction:
 
     def _read_state(self) -> dict:
         try:
-            cached = storage.read_json(self.state_file)
-        except (FileNotFoundError, ValueError):
-            cached = None
-        try:
+            log_stat = os.stat(self.events_file)
             seq, _ = log.tail(self.events_file)
         except FileNotFoundError:
             raise TxnNotFound(f"{self.id}: has no events (its creation was interrupted)",
                               hint=f"remove {self.path} if it is not wanted") from None
-        if cached is not None and cached.get("seq") == seq:
-            return cached
-        return self.replay()
+        cached = self._state_file_if_current(log_stat, seq)
+        return cached if cached is not None else self.replay()
+
+    def _state_file_if_current(self, log_stat: os.stat_result, seq: int) -> dict | None:
+        """state.json when a writer wrote it for the log as it is: it still has
+        the log's modification time (set by :meth:`record_many` and rebuild)
+        and its ``seq`` is the log's last.  Else None: replay the log.
+
+        The time tells an edited state.json (or log) from a written one; the
+        ``seq`` tells a state.json one write behind (a crash between the
+        append and its write, or two appends within one clock tick)."""
+        try:
+            with open(self.state_file, "rb") as f:
+                if os.fstat(f.fileno()).st_mtime_ns != log_stat.st_mtime_ns:
+                    return None
+                cached = json.loads(f.read())
+        except (OSError, ValueError):
+            return None
+        return cached if isinstance(cached, dict) and cached.get("seq") == seq else None
 
     def replay(self, until: str | None = None) -> dict:
-        return log.replay(self.events(), until)
+        """The state replayed from the whole log (:class:`log.LogCorrupt` when it is damaged)."""
+        return log.replay(self.events(), until, name=self.id)
 
     # -- writing ------------------------------------------------------------
     @contextmanager
@@ -340,21 +364,24 @@ class Transaction:
                                  f"{exc.strerror or exc}; nothing was written",
                                  hint=_retry_hint(exc)) from exc
             crash.point("append.after")
-            # state.json is a cache of the fsynced events: readers check its seq
-            # against the log's tail and replay when it lags or does not parse
-            # (_read_state, _current), so after a power cut a stale or torn
-            # state.json costs a replay, never a wrong answer: no fsyncs.
+            # state.json is a cache of the fsynced events: readers trust it only
+            # with the log's mtime and last seq, and replay when it lags, was
+            # changed or does not parse (_state_file_if_current), so after a
+            # power cut a stale or torn state.json costs a replay, never a
+            # wrong answer: no fsyncs.
+            self._cache = None
             try:
-                storage.write_json(self.state_file, new_state, durable=False)
+                log_stat = os.stat(self.events_file)
+                storage.write_json(self.state_file, new_state, durable=False,
+                                   mtime_ns=log_stat.st_mtime_ns)
             except OSError as exc:
-                self._cache = None
                 raise TetraError(f"{self.id}: recorded in events.ndjson, but state.json could not "
                                  f"be written: {exc.strerror or exc} (it stays at version "
                                  f"{state['version']})",
                                  hint=("free some space, then " if _no_space(exc) else "")
                                  + f"'txn rebuild {self.id}'") from exc
             crash.point("state.after")
-            self._cache = new_state
+            self._cache, self._cache_log = new_state, _identity(log_stat)
         for event in events:
             self._publish(event, new_state)
         return events
@@ -378,22 +405,22 @@ class Transaction:
                 "actor": self.store.actor, "data": data, "version": version}
 
     def _current(self) -> dict:
-        """The state at the log's end (called under the write lock)."""
+        """The state at the log's end (called under the write lock): our last
+        write's while the log is as that write left it, else state.json when
+        it is current, else replayed from the log."""
         try:
-            seq, _ = log.tail(self.events_file)
+            log_stat = os.stat(self.events_file)
         except FileNotFoundError:
-            seq = 0
-        if self._cache is not None and self._cache["seq"] == seq:
+            return log.empty_state()
+        if self._cache is not None and self._cache_log == _identity(log_stat):
             return self._cache
+        seq, _ = log.tail(self.events_file)
         if seq == 0:
             return log.empty_state()
-        try:
-            cached = storage.read_json(self.state_file)
-            if cached.get("seq") == seq:
-                return cached
-        except (FileNotFoundError, ValueError):
-            pass
-        return self.replay()  # state.json lags the log (crash between the two writes)
+        cached = self._state_file_if_current(log_stat, seq)
+        # else: state.json lags the log (a crash between the two writes), or
+        # was edited; the replay is the truth, or refuses a damaged log
+        return cached if cached is not None else self.replay()
 
     def _publish(self, event: dict, state: dict) -> None:
         bus = self.store.bus
@@ -473,6 +500,11 @@ def check_evidence_source(source: str | os.PathLike) -> None:
                          hint="give a file (pack a directory first: tar czf x.tar.gz DIR)")
     if not os.access(source, os.R_OK):
         raise TetraError(f"evidence file is not readable: {source}")
+
+
+def _identity(st: os.stat_result) -> tuple:
+    """What changes whenever a file is appended to, rewritten or replaced."""
+    return st.st_ino, st.st_size, st.st_mtime_ns
 
 
 def _stage_after(kind: str, stage: str, to_stage: str | None) -> str:
