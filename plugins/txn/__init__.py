@@ -154,6 +154,9 @@ def txn_fail(ctx, args):
             txn_id, reason = None, txn_id
     txn = open_txn(ctx, txn_id)
     reason = reason or FAILED_BY_HAND
+    # before any hook: deploy's would re-take the leases and switch hosts back
+    # under a deploy that is still running
+    lifecycle.ensure_not_running(txn, leases)
     hook = _module_hooks(ctx).get((txn.module, "fail"))
     if hook is not None:
         hook(ctx, txn, reason)
@@ -183,8 +186,8 @@ def _names_a_txn(store, word: str) -> bool:
 def txn_ls(ctx, args):
     from .render import ls
 
-    store, _ = _lib(ctx)
-    rows = ls(store, args.module, _stage_filter(args.stage))
+    store, leases = _lib(ctx)
+    rows = ls(store, leases, args.module, _stage_filter(args.stage))
     if args.json or ctx.json:
         ctx.out(json.dumps(rows, indent=2))
         return
@@ -215,7 +218,7 @@ def _stage_filter(text: str | None) -> str | None:
 def txn_status(ctx, args):
     from .render import status
 
-    for line in status(open_txn(ctx, args.id)):
+    for line in status(open_txn(ctx, args.id), _lib(ctx)[1]):
         ctx.out(line)
 
 
@@ -235,7 +238,8 @@ def txn_show(ctx, args):
     if args.json or ctx.json:
         ctx.out(log.render(state).decode().rstrip())
         return
-    state = dict(state, stage=lifecycle.display_stage(state))
+    if not args.at:
+        state = dict(state, stage=lifecycle.display_stage(state, _lib(ctx)[1]))
     for key in sorted(state):
         value = state[key]
         text = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else value
@@ -422,10 +426,16 @@ def _active_state(session):
 def toolbar(session):
     from tetra_repl.ttm import lifecycle
 
+    from tetra_repl.ttm import session_leases
+
     state = _active_state(session)
     if state is None:
         return None
-    return f"txn {state['id']} {lifecycle.display_stage(state)}"
+    try:
+        shown = lifecycle.display_stage(state, session_leases(session))
+    except Exception:  # a toolbar must never break the shell
+        shown = state["stage"]
+    return f"txn {state['id']} {shown}"
 
 
 @plugin.prompt

@@ -9,7 +9,7 @@ from tetra_repl.ttm import lifecycle, log
 from tetra_repl.ttm.states import TERMINAL
 
 
-def ls(store, module: str | None, stage: str | None) -> list[dict]:
+def ls(store, leases, module: str | None, stage: str | None) -> list[dict]:
     rows = []
     for txn in store.all(module):
         try:
@@ -21,7 +21,7 @@ def ls(store, module: str | None, stage: str | None) -> list[dict]:
                              "description": getattr(exc, "message", None) or repr(exc),
                              "created_at": None, "updated_at": None})
             continue
-        shown = lifecycle.display_stage(state)
+        shown = lifecycle.display_stage(state, leases)
         if stage and stage not in (shown, state["stage"]):
             continue
         rows.append({"id": txn.id, "module": txn.module, "stage": state["stage"],
@@ -29,6 +29,18 @@ def ls(store, module: str | None, stage: str | None) -> list[dict]:
                      "target": state["target"], "description": state["description"],
                      "created_at": state["created_at"], "updated_at": state["updated_at"]})
     return rows
+
+
+def _lease(leases, txn_id: str, host: str) -> str:
+    """A recorded lease and who holds it now: ``local (pid 12 on vm)``."""
+    record = leases.holder(host)
+    if record is None:
+        return f"{host} (gone)"
+    if record.get("txn") != txn_id:
+        return f"{host} (broken: now held by {record.get('txn')})"
+    stale = leases.why_stale(record)
+    return f"{host} (pid {record.get('pid')} on {record.get('hostname')}" + (
+        f"; {stale})" if stale else ")")
 
 
 def render_event(e: dict) -> str:
@@ -43,10 +55,10 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def status(txn) -> list[str]:
+def status(txn, leases) -> list[str]:
     state = txn.state()
     lines = [f"{txn.id}  ({txn.module})",
-             f"  stage     {lifecycle.display_stage(state)}",
+             f"  stage     {lifecycle.display_stage(state, leases)}",
              f"  target    {state['target'] or '-'}   hosts: {', '.join(state['hosts']) or '-'}",
              f"  actor     {state['actor']}",
              f"  created   {state['created_at']}   updated {state['updated_at']}   "
@@ -54,7 +66,7 @@ def status(txn) -> list[str]:
     if state["error"]:
         lines.append(f"  error     {state['error']}")
     if state["locks"]:
-        lines.append(f"  leases    {', '.join(sorted(state['locks']))}")
+        lines.append(f"  leases    {', '.join(_lease(leases, txn.id, h) for h in sorted(state['locks']))}")
     for ev in state["evidence"]:
         lines.append(f"  $e{ev['n']:<3}     {ev['file']}  {ev['kind']}  {ev['bytes']} bytes  "
                      f"sha256 {ev['sha256'][:16]}…")

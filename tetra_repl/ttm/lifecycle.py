@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -92,9 +93,13 @@ def commit(txn: Transaction, leases: Leases, *, expect: int | None = None,
 
 
 def fail(txn: Transaction, leases: Leases, reason: str) -> None:
-    """Any non-terminal stage → FAIL, releasing leases; aborts open steps (one write)."""
+    """Any non-terminal stage → FAIL, releasing leases; aborts open steps (one write).
+
+    Refused while another live process runs a step of it or holds its leases
+    (:func:`ensure_not_running`): its command would go on without them."""
     state = txn.state()
     states.check_transition(txn.id, state["stage"], states.FAIL)
+    ensure_not_running(txn, leases, state, hint=STILL_RUNNING_FAIL)
     items = [("step_aborted", {"step": name, "reason": reason}, None)
              for name in (state.get("open_steps") or {})]
     txn.record_many(items + _release_items(txn, leases) + [("txn_fail", {"reason": reason}, None)])
@@ -148,15 +153,69 @@ def step(txn: Transaction, name: str, *, start_with: list | None = None,
 
 # -- interruption and resume -------------------------------------------------
 
-def interrupted(state: dict) -> bool:
-    """A non-terminal transaction with a step open whose process is dead."""
+def interrupted(state: dict, leases: Leases | None = None) -> bool:
+    """A non-terminal transaction no live process carries on: a step is open
+    whose process is dead, or (given ``leases``) a lease it records is held
+    by a dead process, has expired, or is gone (broken since).
+
+    A transaction before EXECUTE with no step open holds nothing and is
+    half-way through nothing: any process may take its next step, so it is
+    not interrupted."""
     if state["stage"] in states.TERMINAL:
         return False
-    return any(actor_alive(who) is False for who in (state.get("open_steps") or {}).values())
+    if any(actor_alive(who) is False for who in (state.get("open_steps") or {}).values()):
+        return True
+    if leases is None:
+        return False
+    for host in state.get("locks") or {}:
+        record = leases.holder(host)
+        if record is None or record.get("txn") != state.get("id") or leases.why_stale(record):
+            return True
+    return False
 
 
-def display_stage(state: dict) -> str:
-    return "interrupted" if interrupted(state) else state["stage"]
+def display_stage(state: dict, leases: Leases | None = None) -> str:
+    return "interrupted" if interrupted(state, leases) else state["stage"]
+
+
+STILL_RUNNING_FAIL = "Ctrl-C it there (or 'txn fail' it in that process), or wait for it to finish"
+STILL_RUNNING_RESUME = "wait for it, or end that process first"
+
+
+def live_holder(txn: Transaction, leases: Leases, state: dict | None = None) -> str | None:
+    """Another live process carrying ``txn`` on, as ``pid P on H (…)``, else None:
+    one running a step of it, or holding one of its leases.  This process
+    never counts (the shell ending its own transaction)."""
+    state = state if state is not None else txn.state()
+    me = (os.getpid(), socket.gethostname())
+    for name, who in sorted((state.get("open_steps") or {}).items()):
+        if actor_alive(who) and _actor_at(who) != me:
+            pid, host = _actor_at(who)
+            return f"pid {pid} on {host} runs its step {name}"
+    for host in sorted(state.get("locks") or {}):
+        record = leases.holder(host)
+        if record is None or record.get("txn") != txn.id or leases.why_stale(record):
+            continue
+        if (record.get("pid"), record.get("hostname")) != me:
+            return f"pid {record.get('pid')} on {record.get('hostname')} holds its lease on {host}"
+    return None
+
+
+def _actor_at(who: str) -> tuple[int | None, str]:
+    """(pid, host) of an actor string ``user@host:pid``."""
+    rest, _, pid = who.rpartition(":")
+    try:
+        return int(pid), rest.partition("@")[2]
+    except ValueError:
+        return None, rest.partition("@")[2]
+
+
+def ensure_not_running(txn: Transaction, leases: Leases, state: dict | None = None, *,
+                       hint: str = STILL_RUNNING_FAIL) -> None:
+    """Raise (writing nothing) while another live process carries ``txn`` on."""
+    who = live_holder(txn, leases, state)
+    if who is not None:
+        raise TetraError(f"{txn.id}: is still running ({who})", hint=hint)
 
 
 def resume(txn: Transaction, leases: Leases, *, wait: float | None = None) -> list[str]:
@@ -166,10 +225,7 @@ def resume(txn: Transaction, leases: Leases, *, wait: float | None = None) -> li
     state = txn.state()
     if state["stage"] in states.TERMINAL:
         raise TetraError(f"{txn.id}: is {state['stage']}; nothing to resume")
-    live = [who for who in (state.get("open_steps") or {}).values() if actor_alive(who)]
-    if live:
-        raise TetraError(f"{txn.id}: is still running ({live[0]})",
-                         hint="wait for it, or end that process first")
+    ensure_not_running(txn, leases, state, hint=STILL_RUNNING_RESUME)
     aborted = list(state.get("open_steps") or {})
     items = [("resumed", {"stage": state["stage"]}, None)] + [
         ("step_aborted", {"step": name, "reason": "resumed after interruption"}, None)
