@@ -154,13 +154,14 @@ def step(txn: Transaction, name: str, *, start_with: list | None = None,
 # -- interruption and resume -------------------------------------------------
 
 def interrupted(state: dict, leases: Leases | None = None) -> bool:
-    """A non-terminal transaction no live process carries on: a step is open
-    whose process is dead, or (given ``leases``) a lease it records is held
-    by a dead process, has expired, or is gone (broken since).
+    """A non-terminal transaction cut off mid-stage: a step is open whose
+    process is dead, or (given ``leases``) a lease it records is gone or now
+    another transaction's (broken since).
 
-    A transaction before EXECUTE with no step open holds nothing and is
-    half-way through nothing: any process may take its next step, so it is
-    not interrupted."""
+    A lease held by a process that has ended is not enough: that is every
+    transaction between two steps run as ``tetra -c …`` (``txn exec``, then
+    ``txn validate``), which is idle, not interrupted; ``txn status`` shows
+    such a holder as dead, and anyone may break its lease."""
     if state["stage"] in states.TERMINAL:
         return False
     if any(actor_alive(who) is False for who in (state.get("open_steps") or {}).values()):
@@ -169,7 +170,7 @@ def interrupted(state: dict, leases: Leases | None = None) -> bool:
         return False
     for host in state.get("locks") or {}:
         record = leases.holder(host)
-        if record is None or record.get("txn") != state.get("id") or leases.why_stale(record):
+        if record is None or record.get("txn") != state.get("id"):
             return True
     return False
 
