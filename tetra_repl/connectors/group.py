@@ -64,9 +64,13 @@ def fan_out(hosts: Iterable, fn: Callable[[Any], Any], *, parallel: int = 10,
         return results
     workers = max(1, min(parallel, len(hosts)))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tetra-fanout")
-    futures: dict[Future, str] = {pool.submit(call, h): h.name for h in hosts}
-    pending = set(futures)
-    try:
+    futures: dict[Future, str] = {}
+    pending: set[Future] = set()
+    try:  # the submits too: a Ctrl-C between them must still cancel what started
+        for h in hosts:
+            future = pool.submit(call, h)
+            futures[future] = h.name
+            pending.add(future)
         while pending:
             done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
             for future in done:
