@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 from tetra_repl.errors import CommandError, UsageError
@@ -248,24 +249,31 @@ class Store:
         """Replace ``meta``'s meta.json atomically."""
         write_json(self.processes / meta["name"] / "meta.json", meta)
 
-    def update_unsupervised(self, name: str, **fields) -> dict | None:
-        """Change meta.json of a process no supervisor owns; None if one does."""
-        if not (self.processes / name / "meta.json").exists():
-            return None  # deleted meanwhile: taking the lock would recreate the directory
+    @contextmanager
+    def _unsupervised(self, name: str):
+        """The meta.json of ``name`` under its supervisor lock, taken without
+        waiting; None when a supervisor holds it or the process is gone."""
         lock = FileLock(self.processes / name / LOCK_NAME, timeout=0)
         try:
             lock.acquire()
         except LockTimeout:
-            return None
+            yield None
+            return
         try:
-            meta = self.read(name)
+            yield self.read(name)
+        finally:
+            lock.release()  # a rename moves the lock file with the directory: the same lock
+
+    def update_unsupervised(self, name: str, **fields) -> dict | None:
+        """Change meta.json of a process no supervisor owns; None if one does."""
+        if not (self.processes / name / "meta.json").exists():
+            return None  # deleted meanwhile: taking the lock would recreate the directory
+        with self._unsupervised(name) as meta:
             if meta is None:
                 return None
             meta.update(fields)
             self.write_meta(meta)
             return meta
-        finally:
-            lock.release()
 
     def redefine(self, name: str, new_name: str, **fields) -> dict | None:
         """Give a process no supervisor owns new settings and, if ``new_name`` differs,
@@ -278,13 +286,7 @@ class Store:
                 raise CommandError(f"cannot rename {name} to {new_name}: a process named "
                                    f"{new_name!r} already exists",
                                    hint=f"'tsm delete {new_name}' first, or change the name")
-            lock = FileLock(self.processes / name / LOCK_NAME, timeout=0)
-            try:
-                lock.acquire()
-            except LockTimeout:
-                return None
-            try:
-                meta = self.read(name)
+            with self._unsupervised(name) as meta:
                 if meta is None:
                     return None
                 if new_name != name:
@@ -294,8 +296,6 @@ class Store:
                 self.write_meta(meta)
                 self._write_ports(self.all())
                 return meta
-            finally:
-                lock.release()  # the lock file moved with the directory; the lock is the same
 
     def remove(self, names: list[str]) -> None:
         """Delete process directories (their supervisors must be gone) and their port lines."""
