@@ -23,7 +23,7 @@ from tetra_repl.storage import write_bytes
 
 from . import procfs
 from .layout import LOCK_NAME
-from .supervisor import STOP_NAME, survivors
+from .supervisor import STOP_NAME, signal_group, survivors
 
 POLL = 0.002
 # A process without a port has started once it has run this long: one that dies
@@ -330,7 +330,7 @@ def stop_many(store, metas: list[dict], timeout: float = 5.0) -> list[dict]:
                 if process_alive(fresh):
                     _killpg(fresh["pid"], signal.SIGKILL)
                 if name in groups:  # its leader may be gone, and the rest not
-                    _signal_pg(groups[name], signal.SIGKILL)
+                    signal_group(groups[name], signal.SIGKILL)
             deadline = time.monotonic() + 2.0
         elif killed and time.monotonic() >= deadline:
             for name in pending:  # a wedged supervisor: stop waiting for it
@@ -346,7 +346,7 @@ def stop_many(store, metas: list[dict], timeout: float = 5.0) -> list[dict]:
         if fresh.get("status") != "stopped" or fresh.get("pid"):
             fresh = store.update_unsupervised(name, status="stopped", pid=None,
                                               stopped_at=time.time()) or fresh
-            _unlink(store.proc_dir(name) / f"{name}.pid")
+            (store.proc_dir(name) / f"{name}.pid").unlink(missing_ok=True)
         results.append(fresh)
     return results
 
@@ -389,18 +389,4 @@ def _killpg(pid: int, sig: int) -> None:
         else:
             os.kill(pid, sig)
     except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _signal_pg(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
         pass

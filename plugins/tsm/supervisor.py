@@ -193,7 +193,7 @@ class Supervisor:
             # the start that spawned us gave up (timed out) before we took the lock
             self.note(f"not starting: status is already {self.meta.get('status')}")
             return 0
-        _unlink(self.dir / STOP_NAME)  # left by a stop this supervisor never saw
+        (self.dir / STOP_NAME).unlink(missing_ok=True)  # left by a stop this supervisor never saw
         # recorded with the first save, which comes after the child is spawned
         self.meta.update(supervisor_pid=os.getpid(),
                          supervisor_create_time=procfs.create_time(os.getpid()))
@@ -395,13 +395,13 @@ class Supervisor:
                 except (ProcessLookupError, PermissionError):
                     pass
             if sig == signal.SIGKILL:  # also what forked since the scan
-                _killpg(pgid, sig)
+                signal_group(pgid, sig)
             self._wait_for_output(interval)
             interval = min(2 * interval, 0.2)
 
     def _signal_group(self, sig: int) -> None:
         if self.child_pid is not None:
-            _killpg(self.child_pid, sig)
+            signal_group(self.child_pid, sig)
 
     def after_exit(self, code: int | None) -> bool:
         """End what the child left behind, apply the restart policy; False when the
@@ -471,24 +471,18 @@ class Supervisor:
     def finish(self, status: str, **fields) -> None:
         """Final state: no pid file, logs flushed, ``status`` in meta.json."""
         self._remove_pid_file()
-        _unlink(self.dir / STOP_NAME)
+        (self.dir / STOP_NAME).unlink(missing_ok=True)
         for splitter in self.streams.values():
             splitter.flush()
         self.save(status=status, pid=None, stopped_at=time.time(), next_restart_delay=None,
                   **fields)
 
 
-def _killpg(pgid: int, sig: int) -> None:
+def signal_group(pgid: int, sig: int) -> None:
+    """``sig`` to process group ``pgid``; nothing if it is gone or no longer ours."""
     try:
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):  # gone, or no longer ours
-        pass
-
-
-def _unlink(path: Path) -> None:
-    try:
-        path.unlink()
-    except FileNotFoundError:
+    except (ProcessLookupError, PermissionError):
         pass
 
 
