@@ -114,15 +114,26 @@ class Session:
             self.env.stderr.write(text + "\n")
             self.env.stderr.flush()
 
-    def write(self, text: str, *, err: bool = False) -> None:
-        """Write ``text`` as it is (no newline added): a command's own output."""
+    def write(self, data: str | bytes, *, err: bool = False) -> None:
+        """Write a command's own output as it is (no newline added).  Bytes go
+        to the stream's binary buffer after any text before them, so that
+        ``tetra @h cat f > out`` copies ``f`` byte for byte; a stream with no
+        buffer gets them as text, non-UTF-8 bytes as ``\\xNN``."""
         stream = self.env.stderr if err else self.env.stdout
+        binary = getattr(stream, "buffer", None) if isinstance(data, bytes) else None
+        if isinstance(data, bytes) and binary is None:
+            data = data.decode("utf-8", "backslashreplace")
         with self._output_lock:
             if self.output_closed and not err:
                 return
             try:
-                stream.write(text)
-                stream.flush()
+                if binary is not None:
+                    stream.flush()  # text written before goes first
+                    binary.write(data)
+                    binary.flush()
+                else:
+                    stream.write(data)
+                    stream.flush()
             except BrokenPipeError:
                 if err:
                     raise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import posixpath
@@ -48,7 +47,6 @@ def resolve(ctx, args):
 
 
 def exec_(ctx, args):
-    limit = args.timeout
     plan = resolve_plan(ctx.session, args.target)
     command = list(args.command)
     if not command:
@@ -60,7 +58,7 @@ def exec_(ctx, args):
     cancel = ctx.cancel_event()  # a background job's own, so cancelling the job ends it
 
     def run_on(host):
-        timeout = limit if limit is not None else host.setting("timeout")
+        timeout = args.timeout if args.timeout is not None else host.setting("timeout")
         if quiet:
             out = err = None
         elif many:
@@ -71,8 +69,8 @@ def exec_(ctx, args):
             # whole lines: the prompt, or output running alongside, starts on its own line
             out, err = ctx.out, ctx.err
         else:  # one host in a script: its output byte for byte, as ssh would print it
-            out = verbatim(_bytes_writer(ctx.session))
-            err = verbatim(_bytes_writer(ctx.session, err=True))
+            out = verbatim(ctx.session.write)
+            err = verbatim(lambda data: ctx.session.write(data, err=True))
         return pool.get(host).run(command, timeout=timeout, on_stdout=out, on_stderr=err,
                                   cancel=cancel, capture=quiet)
 
@@ -94,35 +92,6 @@ def exec_(ctx, args):
     for line in summary_lines(results, width):
         ctx.out(line)
     return 0 if results.ok else 1
-
-
-def _bytes_writer(session, err: bool = False):
-    """A writer of a command's raw output to the session's stdout (stderr): to
-    the stream's binary buffer, so that ``tetra @h cat f > out`` copies ``f``
-    byte for byte; a stream with no buffer gets the text, non-UTF-8 bytes as
-    ``\\xNN``.  A closed reader is handled by :meth:`Session.write`, as for text."""
-    stream = session.env.stderr if err else session.env.stdout
-    binary = getattr(stream, "buffer", None)
-    if binary is None:
-        return lambda data: session.write(data.decode("utf-8", "backslashreplace"), err=err)
-    lock = getattr(session, "_output_lock", None) or contextlib.nullcontext()
-
-    def write(data: bytes) -> None:
-        with lock:
-            if session.output_closed and not err:
-                return
-            try:
-                stream.flush()  # text written before goes first
-                binary.write(data)
-                binary.flush()
-                return
-            except BrokenPipeError:
-                pass
-        # the reader went: the session's own handling (stop the command, or raise
-        # OutputClosed), triggered by a write that fails the same way
-        session.write("\n", err=err)
-
-    return write
 
 
 def _json_results(plan, results: GroupResult) -> dict:
